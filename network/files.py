@@ -1,0 +1,86 @@
+"""Atomic file writes: a reader never sees half a file, a crash leaves the old one.
+
+Each write goes to a temporary file in the *same folder* as the target (so the
+final ``os.replace`` is a rename on one file system, which POSIX makes atomic),
+is flushed and fsynced, then renamed over the target. On any failure, including
+KeyboardInterrupt, the temporary file is removed and the target is untouched.
+
+``atomic_open`` is the streaming form (used for downloads that are verified
+before they are kept); the three ``atomic_write_*`` helpers are one-liners on top.
+
+Left out on purpose: locking between concurrent writers (the last rename wins),
+fsync of the parent folder on platforms without ``O_DIRECTORY``, and creating
+missing parent folders (a missing folder is a caller's mistake worth seeing).
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask():
+    """The process umask (there is no way to read it without setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb", encoding=None):
+    """Yield a file object whose contents replace ``path`` only on clean exit.
+
+    ``mode`` is "wb" or "w" (text, ``encoding`` defaults to UTF-8). If the
+    ``with`` block raises, the temporary file is deleted and ``path`` keeps
+    its old contents (or stays absent).
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open: mode must be 'wb' or 'w', not {mode!r}")
+    path = Path(path)
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        # mkstemp creates 0600; give the file the mode a plain open() would have.
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        if mode == "w":
+            f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
+        else:
+            f = os.fdopen(fd, "wb")
+        fd = None  # the file object owns the descriptor now
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
+        os.replace(tmp_name, path)
+        tmp_name = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes-like) to ``path`` atomically; return the Path."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path, text, encoding="utf-8"):
+    """Write ``text`` to ``path`` atomically (no newline translation); return the Path."""
+    with atomic_open(path, "w", encoding=encoding) as f:
+        f.write(text)
+    return Path(path)
+
+
+def atomic_write_json(path, obj, indent=None):
+    """Serialise ``obj`` with ``json.dumps`` and write it atomically; return the Path.
+
+    The object is serialised *before* the temporary file is created, so an
+    unserialisable object raises TypeError and touches nothing on disk.
+    """
+    text = json.dumps(obj, indent=indent)
+    return atomic_write_text(path, text)
