@@ -1,0 +1,141 @@
+"""Optimisers: plain SGD, momentum SGD and Adam, shared by the Network and the VAE.
+
+An optimiser holds its hyperparameters and its state (velocities, moments) and
+updates a list of parameter arrays *in place* from a matching list of gradient
+arrays.  The gradients already include any regularisation term; the optimiser
+knows nothing about costs, layers or data.
+
+Deliberately left out: learning-rate schedules (see ``network/schedules.py``),
+gradient clipping, weight decay folded into the optimiser (L1/L2 live in
+``network/regularization.py`` as gradient terms, so they work with every
+optimiser).
+"""
+
+import numpy as np
+
+from .errors import UsageError
+
+
+def _check_positive(name, value):
+    if not np.isfinite(value) or value <= 0:
+        raise UsageError(f"{name} must be a positive number, got {value!r}")
+
+
+class SGD:
+    """Plain stochastic gradient descent.
+
+    (SGD) w -> w - eta * g, where g is the mini-batch mean gradient
+    (1/m) sum_x dC_x/dw, so this is the book's w -> w - (eta/m) sum_x dC_x/dw.
+    """
+
+    name = "sgd"
+
+    def __init__(self, eta):
+        _check_positive("eta", eta)
+        self.eta = float(eta)
+
+    def step(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= self.eta * g  # (SGD)
+
+    def state_dict(self):
+        return {"name": self.name, "eta": self.eta}
+
+    def load_state_dict(self, state, params):
+        self.eta = float(state["eta"])
+
+
+class Momentum:
+    """Momentum-based gradient descent (chapter 3, problem 26).
+
+    (MOMENTUM) v -> mu v - eta g,  w -> w + v.
+    mu = 0 is plain SGD; 0 < mu < 1 is the useful range; mu > 1 makes the
+    velocity grow geometrically, mu < 0 makes consecutive steps alternate.
+    """
+
+    name = "momentum"
+
+    def __init__(self, eta, mu):
+        _check_positive("eta", eta)
+        if not np.isfinite(mu):
+            raise UsageError(f"momentum mu must be a finite number, got {mu!r}")
+        self.eta = float(eta)
+        self.mu = float(mu)
+        self.velocities = None
+
+    def step(self, params, grads):
+        if self.velocities is None:
+            self.velocities = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.velocities):
+            v *= self.mu
+            v -= self.eta * g  # (MOMENTUM) v -> mu v - eta grad C
+            p += v             # (MOMENTUM) w -> w + v
+
+    def state_dict(self):
+        return {"name": self.name, "eta": self.eta, "mu": self.mu,
+                "velocities": self.velocities}
+
+    def load_state_dict(self, state, params):
+        self.eta, self.mu = float(state["eta"]), float(state["mu"])
+        vs = state.get("velocities")
+        self.velocities = None if vs is None else [
+            np.array(v, dtype=p.dtype).reshape(p.shape) for v, p in zip(vs, params)]
+
+
+class Adam:
+    """Adam (Kingma and Ba, 2015), with the bias correction of the paper.
+
+    (ADAM) m -> b1 m + (1-b1) g;  v -> b2 v + (1-b2) g^2;
+           w -> w - lr * m_hat / (sqrt(v_hat) + eps),
+           m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t).
+    """
+
+    name = "adam"
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        _check_positive("lr", lr)
+        for label, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= b < 1:
+                raise UsageError(f"Adam {label} must be in [0, 1), got {b!r}")
+        _check_positive("eps", eps)
+        self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
+        self.t = 0
+        self.m = None
+        self.v = None
+
+    @property
+    def eta(self):  # the book's name for the step size, so schedules work with every optimiser
+        return self.lr
+
+    @eta.setter
+    def eta(self, value):
+        self.lr = float(value)
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        c1 = 1.0 - b1 ** self.t
+        c2 = 1.0 - b2 ** self.t
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= b1
+            m += (1.0 - b1) * g          # (ADAM) first moment
+            v *= b2
+            v += (1.0 - b2) * (g * g)    # (ADAM) second moment
+            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)  # (ADAM) bias-corrected step
+
+    def state_dict(self):
+        return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
+                "eps": self.eps, "t": self.t, "m": self.m, "v": self.v}
+
+    def load_state_dict(self, state, params):
+        self.lr, self.beta1, self.beta2, self.eps = (
+            float(state[k]) for k in ("lr", "beta1", "beta2", "eps"))
+        self.t = int(state["t"])
+        if state.get("m") is None:
+            self.m = self.v = None
+        else:
+            self.m = [np.array(a, dtype=p.dtype).reshape(p.shape) for a, p in zip(state["m"], params)]
+            self.v = [np.array(a, dtype=p.dtype).reshape(p.shape) for a, p in zip(state["v"], params)]
