@@ -1,0 +1,107 @@
+"""Turn whatever the caller hands over into the one layout used inside: rows are examples.
+
+Accepted, for training and evaluation alike (no ``convert`` flag):
+
+* the book's format: a list (or zip, or any iterable) of ``(x, y)`` pairs with x a
+  column vector (n_in, 1) and y either a one-hot column (k, 1) or an int label;
+* arrays ``(X, y)``: X (n, n_in) and y int labels (n,) or one-hot rows (n, k).
+
+Pixel arrays of dtype uint8 are raw 0..255 intensities and are scaled by 1/255.
+Everything is validated here, once, at the edge, so the hot path never checks.
+The caller's data is never modified.
+
+Deliberately left out: streaming data sets that do not fit in memory.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+
+
+@dataclass
+class Examples:
+    """A data set in the inside layout: X (n, n_in) floats, labels (n,) ints, and
+    Y (n, k) one-hot (or fractional) targets."""
+
+    X: np.ndarray
+    labels: np.ndarray
+    Y: np.ndarray
+
+    def __len__(self):
+        return self.X.shape[0]
+
+
+def _labels_from(y_rows, k, what):
+    """Labels (n,) and targets (n, k) from int labels or one-hot/fractional rows."""
+    y = np.asarray(y_rows)
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and k != 1):
+        y = y.reshape(-1)
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise UsageError(f"{what}: labels must be whole numbers 0..{k - 1}")
+        elif y.dtype.kind not in "iub":
+            raise UsageError(f"{what}: labels must be integers, got dtype {y.dtype}")
+        labels = y.astype(np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            bad = labels[(labels < 0) | (labels >= k)][0]
+            raise UsageError(f"{what}: label {bad} is out of range for a network with {k} "
+                             f"outputs; labels must be 0..{k - 1}")
+        Y = np.zeros((labels.size, k))
+        Y[np.arange(labels.size), labels] = 1.0
+        return labels, Y
+    if y.ndim == 2 and y.shape[1] == k:
+        Y = y.astype(np.float64)
+        if not np.all(np.isfinite(Y)):
+            raise UsageError(f"{what}: targets contain NaN or infinity")
+        return np.argmax(Y, axis=1).astype(np.int64), Y
+    raise UsageError(f"{what}: targets of shape {y.shape} do not fit a network with {k} outputs; "
+                     f"give int labels (n,) or one-hot rows (n, {k})")
+
+
+def as_examples(data, n_in, k, dtype=np.float64, what="data"):
+    """Convert book-format pairs or (X, y) arrays to ``Examples`` (validated, copied)."""
+    if isinstance(data, Examples):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray) \
+            and data[0].ndim == 2 and not isinstance(data[1], (int, np.integer)) \
+            and np.ndim(data[1]) >= 1 and np.shape(data[1])[0] == data[0].shape[0] \
+            and data[0].shape != (n_in, 1):
+        X, y = data
+    else:
+        pairs = list(data)  # a zip iterator is consumed once, here, and nowhere else
+        if not pairs:
+            raise UsageError(f"{what}: no examples given")
+        try:
+            X = np.stack([np.asarray(x).reshape(-1) for x, _ in pairs])
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{what}: examples must be (x, y) pairs with x of {n_in} values "
+                             f"({exc})") from None
+        ys = [y for _, y in pairs]
+        if all(np.ndim(y) == 0 for y in ys):
+            y = np.asarray(ys)
+        else:
+            try:
+                y = np.stack([np.asarray(v, dtype=np.float64).reshape(-1) for v in ys])
+            except ValueError:
+                raise UsageError(f"{what}: targets have different shapes; use one-hot "
+                                 f"columns ({k}, 1) or int labels throughout") from None
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != n_in:
+        raise UsageError(f"{what}: inputs of shape {X.shape} do not fit a network with {n_in} "
+                         f"inputs; give X as (n, {n_in})")
+    if X.shape[0] == 0:
+        raise UsageError(f"{what}: no examples given")
+    if X.dtype == np.uint8:
+        X = X.astype(dtype) / 255.0  # raw 0..255 pixels to [0, 1]; stays in dtype
+    elif X.dtype.kind in "fiub":
+        X = np.array(X, dtype=dtype)  # a copy: the caller's array is never touched
+    else:
+        raise UsageError(f"{what}: inputs must be numbers, got dtype {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        raise UsageError(f"{what}: inputs contain NaN or infinity; clean the data first")
+    labels, Y = _labels_from(y, k, what)
+    if labels.shape[0] != X.shape[0]:
+        raise UsageError(f"{what}: {X.shape[0]} inputs but {labels.shape[0]} targets")
+    return Examples(X=X, labels=labels, Y=Y.astype(dtype))

@@ -1,0 +1,312 @@
+"""The book's Network: network.py and network2.py in one class, without their defects.
+
+A fully connected feedforward network trained by mini-batch stochastic gradient
+descent.  It keeps the book's names and storage (``sizes``, ``num_layers``,
+``weights[l]`` of shape (n_out, n_in), ``biases[l]`` of shape (n_out, 1),
+``feedforward``, ``backprop``, ``SGD``, ``update_mini_batch``, ``evaluate``,
+``accuracy``, ``total_cost``, ``save``) and adds what chapter 3 asks for:
+costs, activations, L1/L2, dropout, momentum, the two initialisations.
+
+What it fixes (REFERENCE.md section 3): Python 3; backprop is matrix-based over
+the whole mini-batch (chapter 2, problem 5); the caller's data is never shuffled
+in place; training and evaluation data may be in either layout, no ``convert``
+flag; the regularisation term of ``total_cost`` uses the training-set size; the
+cross-entropy never takes log 0; ``sigmoid`` never overflows; each monitored
+quantity is computed once per epoch.
+
+Deliberately left out: convolutional layers (chapter 6 has its own modules),
+file formats (``model_io.py``), data loading (``mnist_loader.py``).
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from . import backprop
+from .activations import Sigmoid, get_activation
+from .costs import CrossEntropyCost, default_output_activation, get_cost
+from .data_format import as_examples
+from .errors import UsageError
+from .optimizers import SGD, Momentum
+from .regularization import get_regularizer
+
+EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
+
+
+def _check_number(name, value, low, low_inclusive=True, high=None):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) \
+        and (value >= low if low_inclusive else value > low) and (high is None or value < high)
+    if not ok:
+        bound = f">= {low}" if low_inclusive else f"> {low}"
+        if high is not None:
+            bound += f" and < {high}"
+        raise UsageError(f"{name} must be a number {bound}, got {value!r}")
+
+
+class Network:
+    """A feedforward network ``sizes = [n_0, n_1, ..., n_L]`` (the book's API).
+
+    ``cost``: QuadraticCost, CrossEntropyCost (default, as in network2) or
+    LogLikelihoodCost (softmax outputs), as a class, an instance or a name.
+    ``activation``: the hidden neurons' activation (sigmoid, tanh, relu, identity).
+    ``output_activation``: defaults to sigmoid, or softmax for log-likelihood.
+    ``init``: "default" (weights N(0, 1/n_in)) or "large" (N(0, 1), network.py's).
+    ``seed`` or ``rng``: all randomness (initial weights, shuffling, dropout) comes
+    from one ``np.random.Generator``, so the same seed gives the same network.
+    ``dtype``: float64 (default) or float32.
+    """
+
+    def __init__(self, sizes, cost=CrossEntropyCost, activation=Sigmoid,
+                 output_activation=None, init="default", seed=None, rng=None,
+                 dtype=np.float64):
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sizes):
+            raise UsageError(f"sizes must be two or more positive whole numbers, got {sizes!r}")
+        self.sizes = [int(s) for s in sizes]
+        self.num_layers = len(self.sizes)
+        self.cost = get_cost(cost)
+        self.activation = get_activation(activation)
+        self.output_activation = (get_activation(output_activation) if output_activation
+                                  else default_output_activation(self.cost))
+        self.cost.check_output(self.output_activation)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.training_set_size = None  # n in the L1/L2 terms, set by SGD
+        self.history = []              # one dict per trained epoch (see SGD)
+        self.optimizer = None
+        if init == "default":
+            self.default_weight_initializer()
+        elif init == "large":
+            self.large_weight_initializer()
+        else:
+            raise UsageError(f"init must be 'default' or 'large', got {init!r}")
+
+    # ---- initialisation (chapter 3, "Weight initialization") -------------------------
+
+    def default_weight_initializer(self):
+        """(INIT) weights N(0, 1/n_in), biases N(0, 1): hidden neurons start unsaturated."""
+        self.biases = [self.rng.standard_normal((n, 1)).astype(self.dtype)
+                       for n in self.sizes[1:]]
+        self.weights = [(self.rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(self.dtype)
+                        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+
+    def large_weight_initializer(self):
+        """(INIT) weights and biases N(0, 1): chapter 1's initialisation."""
+        self.biases = [self.rng.standard_normal((n, 1)).astype(self.dtype)
+                       for n in self.sizes[1:]]
+        self.weights = [self.rng.standard_normal((n_out, n_in)).astype(self.dtype)
+                        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+
+    # ---- forward ---------------------------------------------------------------------
+
+    def feedforward(self, a):
+        """(FF) The output for one column vector (n_0, 1) -> (n_L, 1), one 1-D vector,
+        or a batch of rows (n, n_0) -> (n, n_L)."""
+        a = np.asarray(a, dtype=self.dtype)
+        if a.ndim == 1:
+            return self._outputs(a[None, :])[1][0]
+        if a.ndim == 2 and a.shape == (self.sizes[0], 1):
+            return self._outputs(a.T)[1].T     # the book's column vector
+        if a.ndim == 2 and a.shape[1] == self.sizes[0]:
+            return self._outputs(a)[1]
+        raise UsageError(f"feedforward: input of shape {a.shape} does not fit a network with "
+                         f"{self.sizes[0]} inputs; give ({self.sizes[0]}, 1) or (n, {self.sizes[0]})")
+
+    def _outputs(self, X):
+        """(z^L, a^L) for the rows of X, evaluated in chunks to bound memory."""
+        zs, outs = [], []
+        for start in range(0, X.shape[0], EVAL_CHUNK):
+            a = X[start:start + EVAL_CHUNK]
+            for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+                z = a @ w.T + b.T               # (FF) (rows, n_in) @ (n_in, n_out)
+                a = (self.output_activation if l == self.num_layers - 2 else self.activation).fn(z)
+            zs.append(z)
+            outs.append(a)
+        return np.concatenate(zs), np.concatenate(outs)
+
+    # ---- gradients -------------------------------------------------------------------
+
+    def backprop(self, x, y):
+        """The book's backprop for one example: x (n_0, 1), y a one-hot (n_L, 1) or an int.
+
+        Returns (nabla_b, nabla_w), the gradient of the cost C_x (no regularisation),
+        shaped like ``biases`` and ``weights``.
+        """
+        ex = as_examples([(x, y)], self.sizes[0], self.sizes[-1], self.dtype, "backprop")
+        return self._gradients(ex.X, ex.Y)
+
+    def _gradients(self, X, Y, dropout_masks=None):
+        zs, activations = backprop.feedforward(self.weights, self.biases, X, self.activation,
+                                               self.output_activation, dropout_masks)
+        return backprop.backward(self.weights, zs, activations, Y, self.cost, self.activation,
+                                 self.output_activation, dropout_masks)
+
+    def cost_derivative(self, output_activations, y):
+        """network.py's dC_x/da for the quadratic cost: a - y."""
+        return output_activations - y
+
+    # ---- training --------------------------------------------------------------------
+
+    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
+        """One gradient step on one mini-batch, the book's way (plain SGD, L2).
+
+        ``mini_batch`` is a list of (x, y) pairs or an (X, y) tuple; ``n`` is the
+        training-set size used in the L2 term (defaults to the mini-batch size).
+        """
+        ex = as_examples(mini_batch, self.sizes[0], self.sizes[-1], self.dtype, "mini_batch")
+        n = len(ex) if n is None else n
+        self._step(ex.X, ex.Y, SGD(eta), get_regularizer("L2"), lmbda, n, 0.0)
+
+    def _dropout_masks(self, m, p):
+        """(DROPOUT) keep each hidden unit with probability 1 - p, scaled by 1/(1 - p)."""
+        return [((self.rng.random((m, n)) >= p) / (1.0 - p)).astype(self.dtype)
+                for n in self.sizes[1:-1]]
+
+    def _step(self, X, Y, optimizer, regularizer, lmbda, n, dropout):
+        masks = self._dropout_masks(X.shape[0], dropout) if dropout else None
+        nabla_b, nabla_w = self._gradients(X, Y, masks)
+        if lmbda:
+            # (L2)/(L1) the penalty's gradient term; biases are not regularised.
+            nabla_w = [g + regularizer.gradient(w, lmbda, n) for g, w in zip(nabla_w, self.weights)]
+        optimizer.step(self.weights + self.biases, nabla_w + nabla_b)  # (SGD) or (MOMENTUM)
+
+    def _train_epoch(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
+        """One pass over the training data in a fresh random order (the NumPy path)."""
+        order = self.rng.permutation(len(ex))  # the caller's data stays as it was
+        for k in range(0, len(ex), mini_batch_size):
+            idx = order[k:k + mini_batch_size]
+            self._step(ex.X[idx], ex.Y[idx], optimizer, regularizer, lmbda,
+                       len(ex), dropout)
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
+            evaluation_data=None, monitor_evaluation_cost=False,
+            monitor_evaluation_accuracy=False, monitor_training_cost=False,
+            monitor_training_accuracy=False, *, test_data=None, regularization="L2",
+            momentum=0.0, optimizer=None, dropout=0.0, callbacks=(), verbose=True):
+        """Train by mini-batch stochastic gradient descent (the book's signature).
+
+        Returns the book's four per-epoch lists (evaluation_cost,
+        evaluation_accuracy, training_cost, training_accuracy); accuracies are
+        counts of correct examples, as in the book.  ``test_data=`` gives
+        network.py's behaviour: evaluate after every epoch and print
+        ``Epoch j: correct / n``.
+
+        Beyond the book: ``regularization`` "L2" or "L1" (strength ``lmbda``);
+        ``momentum`` mu (problem 26) or any ``optimizer`` from optimizers.py;
+        ``dropout`` p for hidden units; ``callbacks``, each called as
+        ``cb(network, record)`` after every epoch with that epoch's record (also
+        appended to ``self.history``), stop training by returning True.
+        """
+        train = as_examples(training_data, self.sizes[0], self.sizes[-1], self.dtype,
+                            "training_data")
+        if test_data is not None:
+            evaluation_data, monitor_evaluation_accuracy = test_data, True
+        evaluation = None if evaluation_data is None else as_examples(
+            evaluation_data, self.sizes[0], self.sizes[-1], self.dtype, "evaluation_data")
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise UsageError(f"epochs must be a whole number >= 0, got {epochs!r}")
+        if not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
+            raise UsageError(f"mini_batch_size must be a whole number >= 1, got {mini_batch_size!r}")
+        if mini_batch_size > len(train):
+            raise UsageError(f"mini_batch_size {mini_batch_size} is larger than the training "
+                             f"data ({len(train)} examples); use at most {len(train)}")
+        _check_number("eta", eta, 0, low_inclusive=False)
+        _check_number("lmbda", lmbda, 0)
+        _check_number("dropout", dropout, 0, high=1)
+        regularizer = get_regularizer(regularization)
+        if optimizer is None:
+            optimizer = Momentum(eta, momentum) if momentum else SGD(eta)
+        self.optimizer = optimizer
+        n = len(train)
+        self.training_set_size = n
+
+        evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = [], [], [], []
+        for j in range(epochs):
+            start = time.perf_counter()
+            self._train_epoch(train, mini_batch_size, optimizer, regularizer, lmbda, dropout)
+            record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
+                      "eta": optimizer.eta}
+            if monitor_training_cost or monitor_training_accuracy:
+                cost, correct = self._cost_and_correct(train, lmbda, n, regularizer)
+                if monitor_training_cost:
+                    training_cost.append(cost)
+                    record["training_cost"] = cost
+                if monitor_training_accuracy:
+                    training_accuracy.append(correct)
+                    record["training_accuracy"] = correct / len(train)
+            if evaluation is not None and (monitor_evaluation_cost or monitor_evaluation_accuracy):
+                cost, correct = self._cost_and_correct(evaluation, lmbda, n, regularizer)
+                if monitor_evaluation_cost:
+                    evaluation_cost.append(cost)
+                    record["evaluation_cost"] = cost
+                if monitor_evaluation_accuracy:
+                    evaluation_accuracy.append(correct)
+                    record["evaluation_accuracy"] = correct / len(evaluation)
+                    record["evaluation_correct"] = correct
+                    record["evaluation_size"] = len(evaluation)
+            self.history.append(record)
+            if verbose:
+                self._print_epoch(j, record, test_data is not None, len(train),
+                                  None if evaluation is None else len(evaluation))
+            if any([bool(cb(self, record)) for cb in callbacks]):
+                break
+        return evaluation_cost, evaluation_accuracy, training_cost, training_accuracy
+
+    @staticmethod
+    def _print_epoch(j, record, book_form, n_train, n_eval):
+        out = sys.stdout
+        if book_form:
+            print(f"Epoch {j}: {record['evaluation_correct']} / {n_eval}", file=out)
+            return
+        print(f"Epoch {j} training complete", file=out)
+        if "training_cost" in record:
+            print(f"Cost on training data: {record['training_cost']}", file=out)
+        if "training_accuracy" in record:
+            print(f"Accuracy on training data: {round(record['training_accuracy'] * n_train)}"
+                  f" / {n_train}", file=out)
+        if "evaluation_cost" in record:
+            print(f"Cost on evaluation data: {record['evaluation_cost']}", file=out)
+        if "evaluation_correct" in record:
+            print(f"Accuracy on evaluation data: {record['evaluation_correct']} / {n_eval}",
+                  file=out)
+
+    # ---- evaluation ------------------------------------------------------------------
+
+    def _cost_and_correct(self, ex, lmbda, n, regularizer):
+        """Mean cost (plus the penalty with the *training* set size n) and the number of
+        correct answers, from a single forward pass."""
+        z, a = self._outputs(ex.X)
+        cost = self.cost.fn(a, ex.Y, z) / len(ex)
+        if lmbda:
+            cost += regularizer.penalty(self.weights, lmbda, n)
+        correct = int(np.sum(np.argmax(a, axis=1) == ex.labels))
+        return cost, correct
+
+    def accuracy(self, data):
+        """The number of examples whose most active output is the right label."""
+        ex = as_examples(data, self.sizes[0], self.sizes[-1], self.dtype, "data")
+        return int(np.sum(np.argmax(self._outputs(ex.X)[1], axis=1) == ex.labels))
+
+    def evaluate(self, test_data):
+        """network.py's name for ``accuracy``."""
+        return self.accuracy(test_data)
+
+    def total_cost(self, data, lmbda=0.0, training_set_size=None, regularization="L2"):
+        """Mean cost over ``data`` plus the regularisation penalty.
+
+        The penalty uses n = the training-set size (``training_set_size``, else the
+        size of the last SGD's training data, else len(data)); the book divided by
+        the size of whatever set it was given, which made the same network's
+        penalty differ between training and evaluation data.
+        """
+        ex = as_examples(data, self.sizes[0], self.sizes[-1], self.dtype, "data")
+        n = training_set_size or self.training_set_size or len(ex)
+        return self._cost_and_correct(ex, lmbda, n, get_regularizer(regularization))[0]
+
+    def save(self, filename):
+        """Save as JSON in network2.py's format (plus extra keys); atomic."""
+        from .model_io import save_network
+        save_network(self, filename)

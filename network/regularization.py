@@ -1,0 +1,62 @@
+"""L2 and L1 regularisation as a penalty value and a gradient term (chapter 3).
+
+Both act on weights only; biases are never decayed (the book's choice).  ``n``
+is the size of the *training* set, whichever set the cost is being evaluated on.
+Expressed as a gradient term, the penalty works with every optimiser; with plain
+SGD the step w -> w - eta (g + term) is exactly the book's update rule.
+
+Deliberately left out: elastic net, max-norm constraints, decaying biases.
+"""
+
+import numpy as np
+
+from .errors import UsageError
+
+
+class L2:
+    """(L2) C = C0 + (lmbda / 2n) sum_w w^2.
+
+    Gradient term (lmbda / n) w, so plain SGD gives the book's weight decay
+    w -> (1 - eta lmbda / n) w - (eta / m) sum_x dC_x/dw  (book eq. 93).
+    """
+
+    name = "L2"
+
+    @staticmethod
+    def penalty(weights, lmbda, n):
+        return 0.5 * (lmbda / n) * sum(float(np.sum(w * w)) for w in weights)  # (L2)
+
+    @staticmethod
+    def gradient(w, lmbda, n):
+        return (lmbda / n) * w  # (L2) d/dw of (lmbda / 2n) w^2
+
+
+class L1:
+    """(L1) C = C0 + (lmbda / n) sum_w |w|.
+
+    Gradient term (lmbda / n) sgn(w), with sgn(0) = 0, so plain SGD gives the book's
+    w -> w - (eta lmbda / n) sgn(w) - (eta / m) sum_x dC_x/dw  (book eq. 98).
+    """
+
+    name = "L1"
+
+    @staticmethod
+    def penalty(weights, lmbda, n):
+        return (lmbda / n) * sum(float(np.sum(np.abs(w))) for w in weights)  # (L1)
+
+    @staticmethod
+    def gradient(w, lmbda, n):
+        return (lmbda / n) * np.sign(w)  # (L1) np.sign(0) = 0, the book's convention
+
+
+REGULARIZERS = {"L2": L2, "L1": L1}
+
+
+def get_regularizer(name):
+    """L2 or L1 by name (case-insensitive); the class itself passes through."""
+    if name in (L1, L2):
+        return name
+    key = str(name).upper()
+    if key not in REGULARIZERS:
+        raise UsageError(f"unknown regularization {name!r}; choose L2 or L1")
+    return REGULARIZERS[key]
