@@ -64,10 +64,9 @@ def as_examples(data, n_in, k, dtype=np.float64, what="data"):
     """Convert book-format pairs or (X, y) arrays to ``Examples`` (validated, copied)."""
     if isinstance(data, Examples):
         return data
+    # An (X, y) pair of arrays, as opposed to a book pair (x column, y) or a list of pairs.
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray) \
-            and data[0].ndim == 2 and not isinstance(data[1], (int, np.integer)) \
-            and np.ndim(data[1]) >= 1 and np.shape(data[1])[0] == data[0].shape[0] \
-            and data[0].shape != (n_in, 1):
+            and data[0].ndim == 2 and np.ndim(data[1]) >= 1 and data[0].shape != (n_in, 1):
         X, y = data
     else:
         pairs = list(data)  # a zip iterator is consumed once, here, and nowhere else

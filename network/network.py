@@ -144,6 +144,17 @@ class Network:
         return backprop.backward(self.weights, zs, activations, Y, self.cost, self.activation,
                                  self.output_activation, dropout_masks)
 
+    def cost_gradient(self, data, lmbda=0.0, training_set_size=None, regularization="L2"):
+        """(nabla_b, nabla_w): the gradient of ``total_cost(data, lmbda, ...)`` itself,
+        i.e. the mean of backprop's per-example gradients plus the penalty's term."""
+        ex = as_examples(data, self.sizes[0], self.sizes[-1], self.dtype, "data")
+        n = training_set_size or self.training_set_size or len(ex)
+        nabla_b, nabla_w = self._gradients(ex.X, ex.Y)
+        if lmbda:
+            reg = get_regularizer(regularization)
+            nabla_w = [g + reg.gradient(w, lmbda, n) for g, w in zip(nabla_w, self.weights)]
+        return nabla_b, nabla_w
+
     def cost_derivative(self, output_activations, y):
         """network.py's dC_x/da for the quadratic cost: a - y."""
         return output_activations - y
