@@ -28,12 +28,15 @@ def _umask():
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb", encoding=None):
+def atomic_open(path, mode="wb", encoding=None, verify=None):
     """Yield a file object whose contents replace ``path`` only on clean exit.
 
     ``mode`` is "wb" or "w" (text, ``encoding`` defaults to UTF-8). If the
     ``with`` block raises, the temporary file is deleted and ``path`` keeps
-    its old contents (or stays absent).
+    its old contents (or stays absent). ``verify``, if given, is called with
+    the temporary file's Path after it is complete on disk and before the
+    rename; if it raises, the file is discarded the same way (used to check
+    a download's checksum before it can be seen under its real name).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', not {mode!r}")
@@ -52,6 +55,8 @@ def atomic_open(path, mode="wb", encoding=None):
             yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
+        if verify is not None:
+            verify(Path(tmp_name))
         os.replace(tmp_name, path)
         tmp_name = None
     finally:

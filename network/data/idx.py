@@ -124,7 +124,8 @@ def read_idx_header(path, shape=None, dtype=None):
     return big.newbyteorder("="), dims
 
 
-def read_idx(path, shape=None, dtype=None, md5=None, sha256=None, max_bytes=MAX_BYTES):
+def read_idx(path, shape=None, dtype=None, md5=None, sha256=None, max_bytes=MAX_BYTES,
+             name=None):
     """Read an IDX file (plain or gzipped) into a native-endian array.
 
     shape: optional expected shape, ``None`` entries match anything, e.g.
@@ -132,40 +133,43 @@ def read_idx(path, shape=None, dtype=None, md5=None, sha256=None, max_bytes=MAX_
     dtype: optional expected element type (e.g. ``np.uint8``).
     md5, sha256: optional hex digests of the *uncompressed* file (header included).
     max_bytes: ceiling on the declared data size; larger headers are refused.
+    name: what error messages call the file (default: its path), e.g. the URL
+        a temporary download came from.
     """
     path = Path(path)
     f, raw, is_gzip = _open(path)
+    on_disk = path.stat().st_size
+    label = name or path  # what the messages call the file
     try:
         with raw, f:
-            big, dims, header = _parse_header(f, path, shape, dtype)
+            big, dims, header = _parse_header(f, label, shape, dtype)
             declared = prod(dims) * big.itemsize        # Python int: cannot overflow
             promise = _describe(dims, big.itemsize)
             if declared > max_bytes:
-                raise DataError(f"{path}: header declares {promise}, more than the "
+                raise DataError(f"{label}: header declares {promise}, more than the "
                                 f"{max_bytes}-byte limit; the header is corrupt; {_REFETCH}")
-            on_disk = path.stat().st_size
             if not is_gzip and on_disk - len(header) != declared:
                 held = on_disk - len(header)
                 fault = "truncated" if held < declared else "trailing bytes"
-                raise DataError(f"{path}: {fault}: header declares {promise} but the file "
+                raise DataError(f"{label}: {fault}: header declares {promise} but the file "
                                 f"holds {held} bytes after its {len(header)}-byte header; "
                                 f"{_REFETCH}")
             if is_gzip and declared > GZIP_MAX_RATIO * on_disk:
-                raise DataError(f"{path}: truncated: header declares {promise} but a "
+                raise DataError(f"{label}: truncated: header declares {promise} but a "
                                 f"{on_disk}-byte gzip file cannot hold that much; {_REFETCH}")
             buf = np.empty(declared, dtype=np.uint8)  # exactly the promise, checked above
-            got = _fill(f, memoryview(buf), path, promise)
+            got = _fill(f, memoryview(buf), label, promise)
             if got < declared:
-                raise DataError(f"{path}: truncated: header declares {promise} but the file "
+                raise DataError(f"{label}: truncated: header declares {promise} but the file "
                                 f"holds {got} bytes after its {len(header)}-byte header; "
                                 f"{_REFETCH}")
             if f.read(1):
-                raise DataError(f"{path}: trailing bytes: the file holds more than the "
+                raise DataError(f"{label}: trailing bytes: the file holds more than the "
                                 f"header's {promise}; {_REFETCH}")
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: unreadable or corrupt compressed data ({exc}); "
+        raise DataError(f"{label}: unreadable or corrupt compressed data ({exc}); "
                         f"{_REFETCH}") from None
-    _check_digests(path, header, buf, md5, sha256)
+    _check_digests(label, header, buf, md5, sha256)
     arr = buf.view(big).reshape(dims)           # a view: no copy for uint8
     # Multi-byte types are big-endian on disk; one copy makes them native.
     return arr if big.itemsize == 1 else arr.astype(big.newbyteorder("="))
