@@ -16,7 +16,7 @@ import pytest
 from network.errors import ModelFileError, UsageError
 from network.optimizers import SGD, Adam
 from network.vae import VAE, kl_divergence, kl_grad, reparameterise
-from network.vae import kernels, model as vae_model
+from network.vae import model as vae_model
 from network.vae.io import load, save
 from network.vae.train import evaluate, train
 
@@ -138,18 +138,17 @@ def test_reparameterisation_uses_the_standard_deviation():
     assert z[0, 0] == pytest.approx(3.0)  # 1 + sqrt(4) * 1, not 1 + 4 * 1
 
 
-@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_numba_loss_kernel_matches_its_numpy_twin(dtype):
+def test_fused_loss_and_delta_match_the_plain_formulas(dtype):
+    from network.vae.loss import reconstruction, reconstruction_and_delta, reconstruction_grad
     rng = np.random.default_rng(0)
     logits = (rng.standard_normal((9, 50)) * 30).astype(dtype)  # includes large |logits|
     x = rng.random((9, 50)).astype(dtype)
-    d1, d2 = np.empty_like(logits), np.empty_like(logits)
-    r1 = kernels.rec_loss_and_delta_numpy(logits, x, 0.25, d1)
-    r2 = kernels.rec_loss_and_delta_numba(logits, x, 0.25, d2)
+    delta = np.empty_like(logits)
+    rec = reconstruction_and_delta(logits, x, 0.25, delta)
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(r2, r1, rtol=tol)
-    np.testing.assert_allclose(d2, d1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(rec, reconstruction(logits, x), rtol=tol)
+    np.testing.assert_allclose(delta, 0.25 * reconstruction_grad(logits, x), rtol=tol, atol=tol)
 
 
 def test_loss_is_finite_for_extreme_logits():

@@ -28,8 +28,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..errors import UsageError
-from . import kernels
-from .loss import sigmoid, vae_loss
+from .loss import reconstruction_and_delta, sigmoid, vae_loss
 
 MAX_DIM = 1 << 16  # no layer wider than this (a typo guard; also the file limit in io.py)
 
@@ -223,7 +222,7 @@ class VAE:
         # (VAE-REC) and its output error, fused: delta = (sigmoid(logits) - x) / m,
         # the (XENT) output error a - y, divided by m because the loss is a batch mean.
         delta = np.empty_like(logits)  # (m, n)
-        rec = kernels.rec_loss_and_delta(logits, x, 1.0 / m, delta)
+        rec = reconstruction_and_delta(logits, x, 1.0 / m, delta)  # (m,)
         kl = -0.5 * np.sum(1.0 + logvar - mu * mu - np.exp(logvar), axis=1)  # (VAE-KL) (m,)
 
         # Decoder: ordinary backprop from the logits down to z.
