@@ -58,3 +58,31 @@ def test_missing_folder_is_an_error_not_a_silent_mkdir(tmp_path):
     with pytest.raises(FileNotFoundError):
         atomic_write_bytes(tmp_path / "nope" / "b", b"x")
     assert not (tmp_path / "nope").exists()
+
+
+def test_verify_sees_the_complete_temp_file_before_the_rename(tmp_path):
+    target = tmp_path / "d.bin"
+    seen = []
+
+    def verify(tmp):
+        seen.append((tmp.parent, tmp.read_bytes(), target.exists()))
+
+    with atomic_open(target, "wb", verify=verify) as f:
+        f.write(b"abc")
+        f.write(b"def")
+    assert seen == [(tmp_path, b"abcdef", False)]  # same folder, whole file, not yet renamed
+    assert target.read_bytes() == b"abcdef"
+
+
+def test_failed_verify_discards_the_file_and_keeps_the_old_one(tmp_path):
+    target = tmp_path / "d.bin"
+    target.write_bytes(b"good")
+
+    def verify(tmp):
+        raise ValueError("checksum mismatch")
+
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        with atomic_open(target, "wb", verify=verify) as f:
+            f.write(b"bad")
+    assert target.read_bytes() == b"good"
+    assert os.listdir(tmp_path) == ["d.bin"]
