@@ -22,7 +22,6 @@ streaming iterators -- MNIST fits in memory; the reader aims at being safe.
 
 import gzip
 import hashlib
-import io
 import zlib
 from math import prod
 from pathlib import Path
@@ -68,7 +67,10 @@ def _open(path):
                         f"lookup download it (see network.data.datasets)")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file; pass the path of an IDX file")
-    raw = open(path, "rb")
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open it ({exc.strerror}); check its permissions") from None
     is_gzip = raw.read(2) == _GZIP_MAGIC
     raw.seek(0)
     return (gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw), raw, is_gzip
