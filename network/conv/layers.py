@@ -1,0 +1,203 @@
+"""The layers of chapter 6, each with its forward pass and its hand-derived backward pass.
+
+Three layer types, as in the book's network3.py, plus their backprop (chapter 6,
+problem 1; derivations in notes/chap6.md):
+
+- ``ConvPoolLayer``: a valid, stride-1 convolution with F filters of C x k x k,
+  2x2 max-pooling, then a shared bias per feature map and the activation.
+- ``FullyConnectedLayer``: a = sigma(w x + b), with optional dropout on its input.
+- ``SoftmaxLayer``: the softmax output layer for the log-likelihood cost.
+
+Each layer holds ``w`` and ``b``, keeps in ``forward`` what ``backward`` needs,
+and ``backward(delta_out)`` takes dC/d(its output) (or, for the softmax layer,
+dC/dz) and returns dC/d(its input), leaving ``nabla_w`` and ``nabla_b`` on the
+layer.  C is the mean cost over the mini-batch, so the gradients are means.
+
+Layout: images are channels-last (m, H, W, C); the filters keep network3's
+(F, C, k, k) order; fully connected weights are the book's (n_out, n_in) and
+see their input flattened in (H, W, C) order.  Biases are 1-D (n_out,).
+
+Pooling before the bias and activation (network3's order) gives the same output
+as activation then pooling, because the bias is shared by the whole feature map
+and sigma is nondecreasing: max_i sigma(z_i + b) = sigma(max_i z_i + b)
+(POOL-ORDER).  It is four times cheaper.
+
+Deliberately left out: padding, strides, other pooling; the optimiser and the
+L2 penalty (the network applies them to every layer's ``w`` alike).
+"""
+
+import numpy as np
+
+from ..activations import Sigmoid, Softmax, get_activation
+from ..errors import UsageError
+from .kernels import IMPLEMENTATIONS
+
+
+def _shape(value, n, what):
+    t = tuple(int(v) for v in value)
+    if len(t) != n or any(v < 1 for v in t):
+        raise UsageError(f"{what} must be {n} positive whole numbers, got {value!r}")
+    return t
+
+
+class ConvPoolLayer:
+    """Convolution (valid, stride 1) + max-pooling + shared bias + activation.
+
+    ``filter_shape`` (F, C, k, k): F feature maps, each seeing C input maps through
+    a k x k local receptive field; ``image_shape`` (C, H, W) of the input;
+    ``poolsize`` s (s x s blocks).  Output (m, (H-k+1)//s, (W-k+1)//s, F).
+    """
+
+    kind = "conv_pool"
+
+    def __init__(self, filter_shape, image_shape, poolsize=2, activation=Sigmoid):
+        self.filter_shape = _shape(filter_shape, 4, "filter_shape")
+        self.image_shape = _shape(image_shape, 3, "image_shape")
+        F, C, k, k2 = self.filter_shape
+        C_in, H, W = self.image_shape
+        if k != k2:
+            raise UsageError(f"filters must be square, got {k}x{k2}")
+        if C != C_in:
+            raise UsageError(f"filter_shape expects {C} input maps but image_shape has {C_in}")
+        if k > H or k > W:
+            raise UsageError(f"a {k}x{k} filter does not fit a {H}x{W} image")
+        self.poolsize = int(poolsize)
+        if self.poolsize < 1 or (H - k + 1) // self.poolsize < 1:
+            raise UsageError(f"poolsize {poolsize!r} does not fit the {H - k + 1}-wide "
+                             f"convolution output")
+        self.activation = get_activation(activation)
+        self.conv_shape = (H - k + 1, W - k + 1)
+        s = self.poolsize
+        self.out_shape = (self.conv_shape[0] // s, self.conv_shape[1] // s, F)
+        self.n_in = C * H * W
+        self.n_out = int(np.prod(self.out_shape))
+        self.fan_in = C * k * k
+        self.w = self.b = None
+        self.kernels = IMPLEMENTATIONS["numba"]
+
+    def config(self):
+        return {"type": self.kind, "filter_shape": list(self.filter_shape),
+                "image_shape": list(self.image_shape), "poolsize": self.poolsize,
+                "activation": self.activation.name}
+
+    def initialize(self, rng, dtype):
+        """(CONV-INIT) w ~ N(0, 1/n_in) with n_in = C k k inputs per output (fan-in);
+        b ~ N(0, 1) as network3.  network3 used N(0, 1/n_out), n_out = F k k / s^2."""
+        self.w = (rng.standard_normal(self.filter_shape) / np.sqrt(self.fan_in)).astype(dtype)
+        self.b = rng.standard_normal(self.filter_shape[0]).astype(dtype)
+
+    def forward(self, x, mask=None):
+        """x (m, H, W, C) -> a (m, PH, PW, F); ``mask`` unused (no dropout on conv layers)."""
+        F, C, k, _ = self.filter_shape
+        m = x.shape[0]
+        K = self.kernels
+        self.x_spatial = x.shape[1:3]
+        self.cols = K["im2col"](x, k).reshape(-1, C * k * k)      # (m*OH*OW, C*k*k)
+        wmat = self.w.reshape(F, C * k * k)                       # (F, C*k*k)
+        conv = (self.cols @ wmat.T).reshape(m, *self.conv_shape, F)  # (CONV-FWD) (m*OH*OW, F)
+        pooled, self.arg = K["maxpool"](conv, self.poolsize)      # (POOL-FWD) (m, PH, PW, F)
+        self.z = pooled + self.b                                  # shared bias per map
+        return self.activation.fn(self.z)
+
+    def backward(self, delta_a, need_input_grad=True):
+        """dC/da (m, PH, PW, F) -> dC/dx (m, H, W, C); sets nabla_w, nabla_b."""
+        F, C, k, _ = self.filter_shape
+        K = self.kernels
+        delta_z = delta_a * self.activation.prime(self.z)         # (BP2) elementwise sigma'
+        self.nabla_b = delta_z.sum(axis=(0, 1, 2))                # (CONV-BP) shared bias: sum over positions
+        delta_conv = K["maxpool_backward"](delta_z, self.arg, self.poolsize,
+                                           *self.conv_shape)      # (POOL-BP) (m, OH, OW, F)
+        d2 = delta_conv.reshape(-1, F)                            # (m*OH*OW, F)
+        self.nabla_w = (d2.T @ self.cols).reshape(self.filter_shape)  # (CONV-BP) (F, m*OH*OW) @ (m*OH*OW, Ckk)
+        if not need_input_grad:
+            return None
+        dcols = d2 @ self.w.reshape(F, C * k * k)                 # (CONV-BP) (m*OH*OW, F) @ (F, Ckk)
+        m = delta_a.shape[0]
+        dcols = dcols.reshape(m, *self.conv_shape, C, k, k)
+        return K["col2im"](dcols, *self.x_spatial)                # (CONV-BP) (m, H, W, C)
+
+
+class FullyConnectedLayer:
+    """a = sigma(w x + b) on the flattened input; ``p_dropout`` drops inputs in training."""
+
+    kind = "fully_connected"
+
+    def __init__(self, n_in, n_out, activation=Sigmoid, p_dropout=0.0):
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        if self.n_in < 1 or self.n_out < 1:
+            raise UsageError(f"layer sizes must be positive, got n_in={n_in!r}, n_out={n_out!r}")
+        if not 0.0 <= float(p_dropout) < 1.0:
+            raise UsageError(f"p_dropout must be in [0, 1), got {p_dropout!r}")
+        self.activation = get_activation(activation)
+        self.p_dropout = float(p_dropout)
+        self.fan_in = self.n_in
+        self.w = self.b = None
+
+    def config(self):
+        return {"type": self.kind, "n_in": self.n_in, "n_out": self.n_out,
+                "activation": self.activation.name, "p_dropout": self.p_dropout}
+
+    def initialize(self, rng, dtype):
+        """(INIT) w ~ N(0, 1/n_in), b ~ N(0, 1).  network3 divided by n_out here, a defect."""
+        self.w = (rng.standard_normal((self.n_out, self.n_in)) / np.sqrt(self.n_in)).astype(dtype)
+        self.b = rng.standard_normal(self.n_out).astype(dtype)
+
+    def forward(self, x, mask=None):
+        self.in_shape = x.shape
+        x = x.reshape(x.shape[0], -1)                       # (m, n_in)
+        if mask is not None:
+            x = x * mask                                    # (DROPOUT) mask/(1-p), E[mask] = 1
+        self.mask = mask
+        self.x = x
+        self.z = x @ self.w.T + self.b                      # (FF) (m, n_in) @ (n_in, n_out)
+        return self.activation.fn(self.z)
+
+    def backward(self, delta_a, need_input_grad=True):
+        delta_z = delta_a * self.activation.prime(self.z)   # (BP2) the sigma'(z) factor
+        return self._backward_z(delta_z, need_input_grad)
+
+    def _backward_z(self, delta_z, need_input_grad):
+        self.nabla_b = delta_z.sum(axis=0)                  # (BP3)
+        self.nabla_w = delta_z.T @ self.x                   # (BP4) (n_out, m) @ (m, n_in)
+        if not need_input_grad:
+            return None
+        dx = delta_z @ self.w                               # (BP2) (m, n_out) @ (n_out, n_in)
+        if self.mask is not None:
+            dx = dx * self.mask                             # (DROPOUT) a dropped input passes no error
+        return dx.reshape(self.in_shape)
+
+
+class SoftmaxLayer(FullyConnectedLayer):
+    """The softmax output layer; with the log-likelihood cost its error is a - y (LOGLIK)."""
+
+    kind = "softmax"
+
+    def __init__(self, n_in, n_out, p_dropout=0.0):
+        super().__init__(n_in, n_out, Softmax, p_dropout)
+
+    def config(self):
+        return {"type": self.kind, "n_in": self.n_in, "n_out": self.n_out,
+                "p_dropout": self.p_dropout}
+
+    def initialize(self, rng, dtype):
+        """Zero weights and biases, as network3: the softmax layer's inputs already differ,
+        so there is no symmetry to break."""
+        self.w = np.zeros((self.n_out, self.n_in), dtype=dtype)
+        self.b = np.zeros(self.n_out, dtype=dtype)
+
+    def backward(self, delta_z, need_input_grad=True):
+        """Takes dC/dz directly: for softmax + log-likelihood that is (a - y)/m (LOGLIK)."""
+        return self._backward_z(delta_z, need_input_grad)
+
+
+LAYER_TYPES = {cls.kind: cls for cls in (ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer)}
+
+
+def layer_from_config(cfg):
+    """Build a layer (without weights) from its ``config()`` dict."""
+    kind = cfg["type"]
+    if kind not in LAYER_TYPES:
+        raise UsageError(f"unknown layer type {str(kind)[:40]!r}; expected one of "
+                         f"{', '.join(LAYER_TYPES)}")
+    args = {k: v for k, v in cfg.items() if k != "type"}
+    return LAYER_TYPES[kind](**args)

@@ -1,0 +1,234 @@
+"""ConvNetwork: a stack of chapter-6 layers trained by mini-batch SGD (network3.py's role).
+
+``ConvNetwork(layers)`` chains ConvPoolLayer / FullyConnectedLayer layers and ends
+in a SoftmaxLayer; the cost is the log-likelihood (LOGLIK) plus, optionally, the
+L2 penalty of network3, (lmbda / 2n) sum of all squared weights (L2), n the
+training-set size.  Backprop is the layers' own ``backward`` in reverse order.
+
+Data: rows are examples.  ``X`` is (n, C*H*W) in the book's (C, H, W) flatten
+order (MNIST: (n, 784)), floats in [0, 1] or raw uint8 pixels (scaled by 1/255
+one mini-batch at a time, so an expanded training set can stay compact); ``y``
+is int labels (n,).
+
+Beyond network3: no Theano, so the gradients are written out (layers.py);
+dropout masks come from an explicit ``np.random.Generator`` (or are injected);
+per-epoch records with timings; ``callbacks`` that can stop training; a fixed
+fan-in initialisation (network3's fully connected layer divided by n_out).
+
+Deliberately left out: other costs, other optimisers than plain SGD, learning
+rate schedules (the chapter script can change ``eta`` from a callback).
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from ..costs import LogLikelihoodCost
+from ..errors import UsageError
+from ..optimizers import SGD
+from ..regularization import L2
+from .kernels import IMPLEMENTATIONS
+from .layers import ConvPoolLayer, SoftmaxLayer
+
+EVAL_CHUNK = 1000  # rows per forward pass when evaluating: bounds the im2col buffers
+
+
+class ConvNetwork:
+    """A network of chapter-6 layers ending in a softmax layer (log-likelihood cost).
+
+    ``layers``: ConvPoolLayer / FullyConnectedLayer objects, then a SoftmaxLayer;
+    each layer's ``n_in`` must equal the previous layer's ``n_out``.
+    ``seed`` or ``rng``: all randomness (initial weights, shuffling, dropout).
+    ``dtype``: float32 (default, twice as fast) or float64 (gradient checks).
+    ``kernels``: "numba" (default) or "numpy", the conv/pool implementations.
+    """
+
+    def __init__(self, layers, seed=None, rng=None, dtype=np.float32, kernels="numba"):
+        self.layers = list(layers)
+        if not self.layers or not isinstance(self.layers[-1], SoftmaxLayer):
+            raise UsageError("a ConvNetwork ends in a SoftmaxLayer (log-likelihood cost)")
+        for prev, nxt in zip(self.layers[:-1], self.layers[1:]):
+            if isinstance(nxt, ConvPoolLayer) and not isinstance(prev, ConvPoolLayer):
+                raise UsageError("a convolutional layer must follow the input or another "
+                                 "convolutional layer")
+            if prev.n_out != nxt.n_in:
+                raise UsageError(f"layer sizes do not chain: {type(prev).__name__} gives "
+                                 f"{prev.n_out} outputs, {type(nxt).__name__} expects {nxt.n_in}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise UsageError(f"dtype must be float32 or float64, got {dtype!r}")
+        if kernels not in IMPLEMENTATIONS:
+            raise UsageError(f"kernels must be 'numba' or 'numpy', got {kernels!r}")
+        for layer in self.layers:
+            layer.kernels = IMPLEMENTATIONS[kernels]
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.cost = LogLikelihoodCost
+        self.history = []
+        self.training_set_size = None
+        for layer in self.layers:
+            layer.initialize(self.rng, self.dtype)
+
+    # ---- data at the edge ----------------------------------------------------------
+
+    @property
+    def n_in(self):
+        return self.layers[0].n_in
+
+    def _as_input(self, X):
+        """Rows (m, C*H*W), float or uint8 -> the first layer's input in ``dtype``."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            raise UsageError(f"input of shape {X.shape} does not fit this network; "
+                             f"give (n, {self.n_in}) rows")
+        if X.dtype == np.uint8:
+            X = X.astype(self.dtype) * self.dtype.type(1 / 255)   # raw pixels -> [0, 1]
+        else:
+            X = X.astype(self.dtype, copy=False)
+        first = self.layers[0]
+        if isinstance(first, ConvPoolLayer):
+            C, H, W = first.image_shape
+            X = X.reshape(-1, C, H, W)
+            X = X[:, 0, :, :, None] if C == 1 else X.transpose(0, 2, 3, 1)  # (m, H, W, C)
+        return np.ascontiguousarray(X)
+
+    def _check_data(self, data, what):
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise UsageError(f"{what} must be an (X, y) pair of arrays")
+        X, y = np.asarray(data[0]), np.asarray(data[1])
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            raise UsageError(f"{what}: X of shape {X.shape} does not fit; give (n, {self.n_in})")
+        if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+            raise UsageError(f"{what}: y must be {X.shape[0]} integer labels, got shape {y.shape}")
+        n_out = self.layers[-1].n_out
+        if len(y) and (y.min() < 0 or y.max() >= n_out):
+            raise UsageError(f"{what}: labels must be in 0..{n_out - 1}")
+        return X, y
+
+    # ---- forward and backward ------------------------------------------------------
+
+    def _forward(self, a, masks=None):
+        for l, layer in enumerate(self.layers):
+            a = layer.forward(a, None if masks is None else masks.get(l))
+        return a
+
+    def feedforward(self, X):
+        """Softmax outputs (n, n_out) for the rows of X, in chunks."""
+        out = [self._forward(self._as_input(X[s:s + EVAL_CHUNK]))
+               for s in range(0, len(X), EVAL_CHUNK)]
+        return np.concatenate(out) if out else np.zeros((0, self.layers[-1].n_out), self.dtype)
+
+    def dropout_masks(self, m):
+        """(DROPOUT) one (m, n_in) mask per layer with p_dropout > 0: keep with 1 - p,
+        scaled by 1/(1 - p) so nothing changes at test time."""
+        masks = {}
+        for l, layer in enumerate(self.layers):
+            p = getattr(layer, "p_dropout", 0.0)
+            if p:
+                masks[l] = ((self.rng.random((m, layer.n_in)) >= p) / (1.0 - p)).astype(self.dtype)
+        return masks
+
+    def _backprop(self, a_in, y, masks=None):
+        """Forward then backward on one mini-batch; leaves nabla_w, nabla_b on each layer
+        (gradients of the mean log-likelihood, no penalty).  Returns the output a."""
+        a = self._forward(a_in, masks)
+        m = len(y)
+        delta = a.copy()
+        delta[np.arange(m), y] -= 1.0                      # (LOGLIK) dC/dz^L = a - y ...
+        delta /= m                                         # ... for the mean over the batch
+        for l in range(len(self.layers) - 1, -1, -1):
+            delta = self.layers[l].backward(delta, need_input_grad=l > 0)
+        return a
+
+    def cost_gradient(self, data, lmbda=0.0, training_set_size=None, masks=None):
+        """[(nabla_w, nabla_b) per layer]: the gradient of ``total_cost(data, lmbda, n)``."""
+        X, y = self._check_data(data, "data")
+        n = training_set_size or len(y)
+        self._backprop(self._as_input(X), y, masks)
+        return [(layer.nabla_w + (L2.gradient(layer.w, lmbda, n) if lmbda else 0.0),
+                 layer.nabla_b) for layer in self.layers]
+
+    def total_cost(self, data, lmbda=0.0, training_set_size=None, masks=None):
+        """Mean log-likelihood over ``data`` plus (lmbda / 2n) sum w^2, n = training size."""
+        X, y = self._check_data(data, "data")
+        n = training_set_size or self.training_set_size or len(y)
+        if masks is None:
+            a = self.feedforward(X)
+        else:
+            a = self._forward(self._as_input(X), masks)
+        # (LOGLIK) -ln a_y, with the tiny floor only where a probability rounded to 0
+        cost = -float(np.mean(np.log(np.maximum(a[np.arange(len(y)), y],
+                                                np.finfo(a.dtype).tiny))))
+        if lmbda:
+            cost += L2.penalty([layer.w for layer in self.layers], lmbda, n)  # (L2)
+        return cost
+
+    # ---- training -----------------------------------------------------------------
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data=None,
+            test_data=None, lmbda=0.0, callbacks=(), verbose=True):
+        """Mini-batch SGD on the log-likelihood (+ L2), network3's signature.
+
+        After each epoch, accuracy on ``validation_data`` and ``test_data`` (if given)
+        goes into a record ``{"epoch", "seconds", "eta", "validation_accuracy",
+        "test_accuracy"}`` appended to ``self.history``; each callback is called as
+        ``cb(network, record)`` and may stop training by returning True.  Returns
+        ``self.history``.
+        """
+        X, y = self._check_data(training_data, "training_data")
+        val = None if validation_data is None else self._check_data(validation_data,
+                                                                    "validation_data")
+        test = None if test_data is None else self._check_data(test_data, "test_data")
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise UsageError(f"epochs must be a whole number >= 0, got {epochs!r}")
+        if not isinstance(mini_batch_size, (int, np.integer)) or not 1 <= mini_batch_size <= len(y):
+            raise UsageError(f"mini_batch_size must be a whole number in 1..{len(y)}, "
+                             f"got {mini_batch_size!r}")
+        if not (isinstance(lmbda, (int, float)) and np.isfinite(lmbda) and lmbda >= 0):
+            raise UsageError(f"lmbda must be a number >= 0, got {lmbda!r}")
+        optimizer = SGD(eta)
+        self.optimizer = optimizer                     # a callback may change optimizer.eta
+        n = len(y)
+        self.training_set_size = n
+        params = [p for layer in self.layers for p in (layer.w, layer.b)]
+        for _ in range(epochs):
+            start = time.perf_counter()
+            order = self.rng.permutation(n)            # the caller's data stays as it was
+            for k in range(0, n, mini_batch_size):
+                idx = order[k:k + mini_batch_size]
+                masks = self.dropout_masks(len(idx))
+                self._backprop(self._as_input(X[idx]), y[idx], masks or None)
+                grads = []
+                for layer in self.layers:
+                    # (L2) the penalty's gradient (lmbda/n) w; biases are not decayed
+                    gw = layer.nabla_w + L2.gradient(layer.w, lmbda, n) if lmbda else layer.nabla_w
+                    grads += [gw, layer.nabla_b]
+                optimizer.step(params, grads)          # (SGD) w -> w - eta * mean gradient
+            record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
+                      "eta": optimizer.eta}
+            if val is not None:
+                record["validation_accuracy"] = self.accuracy(val) / len(val[1])
+            if test is not None:
+                record["test_accuracy"] = self.accuracy(test) / len(test[1])
+            self.history.append(record)
+            if verbose:
+                parts = [f"Epoch {record['epoch']}: {record['seconds']:.1f} s"]
+                for key in ("validation_accuracy", "test_accuracy"):
+                    if key in record:
+                        parts.append(f"{key.split('_')[0]} accuracy {record[key]:.2%}")
+                print(", ".join(parts), file=sys.stdout, flush=True)
+            if any([bool(cb(self, record)) for cb in callbacks]):
+                break
+        return self.history
+
+    # ---- evaluation ---------------------------------------------------------------
+
+    def accuracy(self, data):
+        """The number of examples whose most probable class is the label."""
+        X, y = self._check_data(data, "data")
+        return int(np.sum(np.argmax(self.feedforward(X), axis=1) == y))
+
+    def save(self, path):
+        """Save as JSON (``.json``) or NumPy ``.npz`` (no pickle), chosen by the suffix."""
+        from .io import save_conv_network
+        save_conv_network(self, path)
