@@ -1,0 +1,181 @@
+"""Figures for the VAE latent-space studies (chapters/vae_latent.py).
+
+Like network/plotting.py: every function takes plain arrays that an experiment
+saved and a file path, draws with matplotlib's Agg backend, writes a PNG or a
+GIF (imageio), and returns the path. Nothing here trains, encodes or loads data.
+
+Left out on purpose: interactive views, video formats other than GIF.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed, same output everywhere
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .plotting import DIGIT_COLOURS, _frame, _save, save_gif  # noqa: E402
+
+
+def kl_phase_curves(path, runs, title):
+    """runs: {label: {"kl": per-step KL, "rec": per-step reconstruction, "phases": dict}}.
+    Two panels on a log step axis; the phase boundaries found in the data as dotted lines."""
+    fig, (ax_kl, ax_rec) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for i, (label, run) in enumerate(runs.items()):
+        colour = plt.get_cmap("tab10")(i)
+        steps = np.arange(1, len(run["kl"]) + 1)
+        ax_kl.plot(steps, run["kl"], color=colour, alpha=0.25, lw=0.6)
+        ax_kl.plot(steps, run["kl_smooth"], color=colour, lw=1.6, label=label)
+        ax_rec.plot(steps, run["rec"], color=colour, lw=1.0, label=label)
+        ph = run["phases"]
+        for key, style in (("peak_step", ":"), ("trough_step", "--"), ("rise_end_step", "-.")):
+            if ph.get(key):
+                ax_kl.axvline(ph[key], color=colour, ls=style, lw=0.9)
+    ax_kl.set(xscale="log", xlabel="step (log scale)", ylabel="KL per example (nats)",
+              title="KL: surge (to :), collapse (to --), sharp rise (to -.), creep")
+    ax_rec.set(xscale="log", yscale="log", xlabel="step (log scale)",
+               ylabel="reconstruction per example (nats)", title="reconstruction")
+    ax_kl.legend(fontsize=8)
+    ax_rec.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _density_rgb(densities, digits):
+    """Overlay per-class densities (c, G, G) as coloured ink on white: one colour per digit."""
+    img = np.ones(densities.shape[1:] + (3,))
+    for dens, d in zip(densities, digits):
+        ink = dens / max(dens.max(), 1e-300)  # each class scaled to its own peak
+        colour = np.array(DIGIT_COLOURS(d)[:3])
+        img *= 1.0 - ink[..., None] * (1.0 - colour)  # multiply inks: overlaps darken
+    return img
+
+
+def mixture_density_gif(path, densities, steps, panel_titles, digits, extent, means=None,
+                        dpi=70, seconds_per_frame=0.25):
+    """densities (frames, panels, classes, G, G) on a grid over ``extent`` (lo, hi) in both
+    axes; one frame per training step in ``steps``; panels side by side (beta 1 | beta 10)."""
+    lo, hi = extent
+    frames = []
+    n_panels = densities.shape[1]
+    for f, step in enumerate(steps):
+        fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels, 3.8))
+        axes = np.atleast_1d(axes)
+        for p, ax in enumerate(axes):
+            ax.imshow(_density_rgb(densities[f, p], digits), origin="lower",
+                      extent=(lo, hi, lo, hi), interpolation="bilinear")
+            if means is not None:
+                for c, d in enumerate(digits):
+                    ax.text(*means[f, p, c], str(d), ha="center", va="center", fontsize=11,
+                            weight="bold", color="black")
+            ax.set(title=panel_titles[p], xlabel="z1", ylabel="z2")
+        fig.suptitle(f"class densities of digits {', '.join(map(str, digits))} (VAE-MIX), "
+                     f"step {step}", fontsize=10)
+        frames.append(_frame(fig, dpi))
+        plt.close(fig)
+    return save_gif(path, frames, seconds_per_frame)
+
+
+def latent_scatter(path, panels, title, lim=4.0):
+    """panels: list of (points (n, 2), labels (n,), title): test-set means coloured by digit."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.8))
+    for ax, (pts, labels, sub) in zip(np.atleast_1d(axes), panels):
+        for d in range(10):
+            sel = labels == d
+            ax.scatter(pts[sel, 0], pts[sel, 1], s=2, alpha=0.5, color=DIGIT_COLOURS(d), label=str(d))
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), title=sub, xlabel="mu_1", ylabel="mu_2")
+        ax.set_aspect("equal")
+        ax.legend(markerscale=5, fontsize=7, loc="upper right", ncol=2)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def image_grid(path, images, title, row_labels=None, col_labels=None, scale=0.6):
+    """images (rows, cols, 28, 28) in [0, 1], drawn as one grey mosaic with optional labels."""
+    rows, cols, h, w = images.shape
+    mosaic = np.ones((rows * (h + 2), cols * (w + 2)))
+    for r in range(rows):
+        for c in range(cols):
+            mosaic[r * (h + 2) + 1:r * (h + 2) + 1 + h, c * (w + 2) + 1:c * (w + 2) + 1 + w] = images[r, c]
+    fig, ax = plt.subplots(figsize=(max(3, cols * scale), max(2, rows * scale) + 0.5))
+    ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([(c + 0.5) * (w + 2) for c in range(cols)] if col_labels is not None else [])
+    if col_labels is not None:
+        ax.set_xticklabels(col_labels, fontsize=7)
+    ax.set_yticks([(r + 0.5) * (h + 2) for r in range(rows)] if row_labels is not None else [])
+    if row_labels is not None:
+        ax.set_yticklabels(row_labels, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def image_row_gif(path, frames_images, captions, title, dpi=70, seconds_per_frame=0.1):
+    """frames_images (frames, n, 28, 28): each frame a row of n images, with a caption."""
+    frames = []
+    n = frames_images.shape[1]
+    for imgs, caption in zip(frames_images, captions):
+        fig, axes = plt.subplots(1, n, figsize=(1.1 * n + 0.4, 1.7))
+        for ax, img in zip(np.atleast_1d(axes), imgs):
+            ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
+            ax.axis("off")
+        fig.suptitle(f"{title}  {caption}", fontsize=9)
+        frames.append(_frame(fig, dpi))
+        plt.close(fig)
+    return save_gif(path, frames, seconds_per_frame)
+
+
+def rotating_scatter3d_gif(path, points, labels, title, frames=36, dpi=60, seconds_per_frame=0.15):
+    """points (n, 3) coloured by digit, the camera turning once around the z axis."""
+    lim = float(np.percentile(np.abs(points), 99.5))
+    out = []
+    for t in range(frames):
+        fig = plt.figure(figsize=(4.6, 4.6))
+        ax = fig.add_subplot(projection="3d")
+        for d in range(10):
+            sel = labels == d
+            ax.scatter(points[sel, 0], points[sel, 1], points[sel, 2], s=2, alpha=0.45,
+                       color=DIGIT_COLOURS(d), label=str(d))
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), zlim=(-lim, lim), xlabel="mu_1",
+               ylabel="mu_2", zlabel="mu_3")
+        ax.view_init(elev=20, azim=360.0 * t / frames)
+        ax.legend(loc="upper left", fontsize=7, markerscale=4, ncol=2)
+        ax.set_title(title, fontsize=9)
+        out.append(_frame(fig, dpi))
+        plt.close(fig)
+    return save_gif(path, out, seconds_per_frame)
+
+
+def tour_gif(path, images, captions, path_2d, means_2d, order, dpi=70, seconds_per_frame=0.08):
+    """The decoded tour: each frame the current image beside the tour drawn in 2-D
+    (``path_2d`` (frames, 2) the current position, ``means_2d`` (10, 2) the class means,
+    both projected onto the first two principal axes of the means)."""
+    frames = []
+    for img, caption, pos in zip(images, captions, path_2d):
+        fig, (ax_img, ax_map) = plt.subplots(1, 2, figsize=(5.6, 2.9))
+        ax_img.imshow(img, cmap="gray_r", vmin=0, vmax=1)
+        ax_img.axis("off")
+        ax_img.set_title(caption, fontsize=9)
+        ordered = means_2d[order]
+        ax_map.plot(ordered[:, 0], ordered[:, 1], "-", color="0.7", lw=1)
+        for d in range(10):
+            ax_map.text(*means_2d[d], str(d), color=DIGIT_COLOURS(d), ha="center", va="center",
+                        fontsize=11, weight="bold")
+        ax_map.plot(*pos, "o", color="black", ms=5)
+        pad = 0.15 * np.ptp(means_2d, axis=0).max()
+        ax_map.set(xlim=(means_2d[:, 0].min() - pad, means_2d[:, 0].max() + pad),
+                   ylim=(means_2d[:, 1].min() - pad, means_2d[:, 1].max() + pad), xticks=[], yticks=[],
+                   title="class means (PCA of the means)")
+        frames.append(_frame(fig, dpi))
+        plt.close(fig)
+    return save_gif(path, frames, seconds_per_frame)
+
+
+def accuracy_table_plot(path, latent_dims, accuracies, title):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar([str(k) for k in latent_dims], accuracies, color="tab:blue")
+    for i, a in enumerate(accuracies):
+        ax.text(i, a + 0.5, f"{a:.2f}", ha="center", fontsize=8)
+    ax.set(xlabel="latent dimension", ylabel="test accuracy (%)", ylim=(0, 100), title=title)
+    return _save(fig, Path(path))
