@@ -1,0 +1,357 @@
+"""numba kernels for the Network's training loop: one whole epoch of mini-batch SGD, compiled.
+
+The book's networks are small and train on mini-batches of 10, so a step does
+little arithmetic and the per-step overhead of NumPy (a dozen small array
+operations, each a Python call) dominates.  ``train_epoch`` runs every
+mini-batch of an epoch in one compiled call: feedforward (FF), the output error
+(BP1), backpropagation (BP2), and the update of weights and biases from (BP3)
+and (BP4) with plain SGD or momentum, L2 or L1 and dropout.  It is held equal
+to the plain NumPy reference (``network/backprop.py`` driven by
+``Network._train_epoch_numpy``) to 1e-12 in float64 by tests/test_kernels.py.
+
+How it differs from the matrix form, and why (same numbers, other order):
+
+* Inputs are read sparsely: about 81% of MNIST pixels are 0, and a zero pixel
+  adds exactly 0 to every weighted input and to every weight gradient, so each
+  example visits only its non-zero pixels (``indptr``/``indices``, CSR form).
+  Raw uint8 pixels are kept compact and scaled inside the kernel through a
+  256-entry table ``lut[v] = v / 255`` computed exactly as NumPy does.
+* Weights are stored transposed, W^T of shape (n_in, n_out), in one flat array
+  (``pack``): every inner loop then runs over contiguous memory (a row of W^T)
+  and vectorises without ``fastmath``; only (BP2) sums across a row.
+* The mini-batch gradient is never stored: after the backward pass of the
+  whole mini-batch (with the old weights), each example's contribution
+  (eta/m) a_k delta_j is subtracted from the weights (or the velocity) in place.
+
+Hyperparameters arrive as small integer codes, so one compiled function serves
+every cost, activation and regulariser (two specialisations in practice:
+float64 and float32).  Plain NumPy twins: ``csr_indices_numpy`` for
+``csr_indices``; the NumPy training path for ``train_epoch``.
+
+Deliberately left out: Adam and other optimisers (the Network falls back to the
+NumPy path for them), evaluation (one vectorised NumPy forward pass per data
+set per epoch is already cheap), multi-threading (the machines are small and
+shared), ``fastmath`` (it would break agreement with the reference).
+"""
+
+import os
+
+import numpy as np
+
+try:
+    if os.environ.get("NNDL_NO_NUMBA"):
+        raise ImportError("disabled by NNDL_NO_NUMBA")
+    import numba
+    from numba.extending import overload
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = None
+
+HAVE_NUMBA = numba is not None
+
+# Integer codes for the kernel (one compiled function for every combination).
+SIGMOID, TANH, RELU, IDENTITY, SILU, SOFTMAX = 0, 1, 2, 3, 4, 5
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY,
+                    "silu": SILU, "softmax": SOFTMAX}
+QUADRATIC, CROSS_ENTROPY, LOG_LIKELIHOOD = 0, 1, 2
+COST_CODES = {"quadratic": QUADRATIC, "cross-entropy": CROSS_ENTROPY,
+              "log-likelihood": LOG_LIKELIHOOD}
+NO_PENALTY, PENALTY_L2, PENALTY_L1 = 0, 1, 2
+PENALTY_CODES = {"L2": PENALTY_L2, "L1": PENALTY_L1}
+
+
+def _jit(fn):
+    return numba.njit(cache=True, fastmath=False)(fn) if numba is not None else fn
+
+
+# ---- pixels --------------------------------------------------------------------------
+
+def pixel_table(dtype):
+    """lut[v] = v / 255 in ``dtype``: bit-for-bit what ``X.astype(dtype) / 255.0`` gives."""
+    return np.arange(256, dtype=dtype) / 255.0
+
+
+def _pixel(X, r, k, lut):
+    """The input value x_k of example r: raw uint8 pixels go through the table."""
+    if X.dtype == np.uint8:
+        return lut[X[r, k]]
+    return X[r, k]
+
+
+if numba is not None:
+    @overload(_pixel, inline="always")
+    def _pixel_overload(X, r, k, lut):
+        # Chosen once at compile time from X's dtype (uint8 or a float type).
+        if X.dtype == numba.types.uint8:
+            return lambda X, r, k, lut: lut[X[r, k]]
+        return lambda X, r, k, lut: X[r, k]
+
+
+def csr_indices_numpy(X):
+    """(indptr (n+1,) int64, indices (nnz,) int32): the columns of X's non-zero entries,
+    row by row, in increasing order (the CSR layout without the values)."""
+    rows, cols = np.nonzero(X)
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int32)
+
+
+@_jit
+def _count_nonzero_rows(X, indptr):
+    for r in range(X.shape[0]):
+        c = 0
+        for k in range(X.shape[1]):
+            if X[r, k] != 0:
+                c += 1
+        indptr[r + 1] = indptr[r] + c
+
+
+@_jit
+def _fill_indices(X, indptr, indices):
+    for r in range(X.shape[0]):
+        p = indptr[r]
+        for k in range(X.shape[1]):
+            if X[r, k] != 0:
+                indices[p] = k
+                p += 1
+
+
+def csr_indices(X):
+    """numba twin of ``csr_indices_numpy`` without its (nnz,) int64 temporaries
+    (120 MB for the MNIST training set): two passes over X, no copy of it."""
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    _count_nonzero_rows(X, indptr)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    _fill_indices(X, indptr, indices)
+    return indptr, indices
+
+
+# ---- parameters in one flat array ----------------------------------------------------
+
+def layout(sizes):
+    """Offsets into the flat parameter array [W^1T, ..., W^LT, b^1, ..., b^L] and into a
+    row of per-unit buffers: (w_off, b_off, u_off), each int64 (L+1,)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n_in, n_out = sizes[:-1], sizes[1:]
+    w_off = np.concatenate([[0], np.cumsum(n_in * n_out)])
+    b_off = w_off[-1] + np.concatenate([[0], np.cumsum(n_out)])
+    u_off = np.concatenate([[0], np.cumsum(n_out)])
+    return w_off.astype(np.int64), b_off.astype(np.int64), u_off.astype(np.int64)
+
+
+def pack(weights, biases, dtype):
+    """Book-shaped weights (n_out, n_in) and biases (n_out, 1) -> one flat array, weights
+    transposed to (n_in, n_out) so rows of W^T are contiguous."""
+    return np.concatenate([np.ascontiguousarray(w.T, dtype=dtype).ravel() for w in weights]
+                          + [np.asarray(b, dtype=dtype).ravel() for b in biases])
+
+
+def unpack(flat, sizes, weights, biases):
+    """Write a flat array back into the book-shaped arrays, in place."""
+    w_off, b_off, _ = layout(sizes)
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        weights[l][...] = flat[w_off[l]:w_off[l + 1]].reshape(n_in, n_out).T
+        biases[l][...] = flat[b_off[l]:b_off[l + 1]].reshape(n_out, 1)
+
+
+# ---- the epoch -----------------------------------------------------------------------
+
+@_jit
+def _activate(code, z):
+    """(FF) sigma(z) for one weighted input (SOFTMAX is done per row by the caller)."""
+    if code == SIGMOID:
+        # (SIGMOID) stable form: exponentiate -|z| only, as activations.Sigmoid does.
+        e = np.exp(-abs(z))
+        return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    if code == TANH:
+        return np.tanh(z)                  # (TANH)
+    if code == RELU:
+        return z if (z > 0 or z != z) else 0.0   # (RELU) max(z, 0); a NaN stays NaN
+    if code == SILU:
+        e = np.exp(-abs(z))
+        return z * (1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e))
+    return z                               # identity
+
+
+@_jit
+def _prime(code, z, a):
+    """sigma'(z) given z and a = sigma(z), each formula as in activations.py."""
+    if code == SIGMOID:
+        return a * (1.0 - a)               # (SIGMOID) sigma' = sigma (1 - sigma)
+    if code == TANH:
+        return 1.0 - a * a                 # (TANH) 1 - tanh^2
+    if code == RELU:
+        return 1.0 if z > 0 else 0.0       # (RELU) 0 at z = 0
+    if code == SILU:
+        e = np.exp(-abs(z))
+        s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+        return s * (1.0 + z * (1.0 - s))
+    return 1.0                             # identity
+
+
+@_jit
+def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, sizes,
+                w_off, b_off, u_off, hidden, output, cost, penalty, eta, lmbda_n, mu,
+                dropout, uniforms, check_each_batch):
+    """One epoch of mini-batch SGD (or momentum) over ``order``, updating ``params``
+    (and ``velocity``) in place.
+
+    X (n, n_0) inputs, uint8 pixels (scaled by ``lut``) or floats; indptr/indices the
+    non-zero columns of each row of X (``csr_indices``); Y (n, n_L) targets; order
+    (n,) the epoch's permutation, mini-batch b = order[b*mb_size:(b+1)*mb_size];
+    params (P,) from ``pack``, velocity (P,) for momentum or (0,) for plain SGD;
+    sizes (L+1,) and the offsets from ``layout``; hidden/output/cost/penalty integer
+    codes; eta the learning rate, lmbda_n = lambda / n, mu the momentum coefficient;
+    dropout p with ``uniforms`` the epoch's uniform draws, mini-batch by mini-batch,
+    hidden layer by hidden layer, each (m, n_l) row-major (what the NumPy path draws
+    from the same generator).
+
+    Returns the index of the first mini-batch after which some parameter is not
+    finite when ``check_each_batch`` (and stops there), else -1 without checking.
+    """
+    n = order.shape[0]
+    L = sizes.shape[0] - 1                        # number of weight layers
+    U = u_off[L]                                  # units in layers 1..L
+    n_w = w_off[L]                                # weights come first in params
+    P = params.shape[0]
+    Z = np.zeros((mb_size, U), dtype=params.dtype)   # weighted inputs z^l, (m, n_l) blocks
+    A = np.zeros((mb_size, U), dtype=params.dtype)   # activations a^l (after dropout)
+    S = np.zeros((mb_size, U), dtype=params.dtype)   # sigma'(z^l) * dropout mask
+    D = np.zeros((mb_size, U), dtype=params.dtype)   # errors delta^l
+    G = np.zeros(U, dtype=params.dtype)              # (eta/m) delta^l of one example
+    keep = np.zeros(1, dtype=params.dtype)
+    keep[0] = 1.0 / (1.0 - dropout)               # (DROPOUT) inverted dropout scale
+    n_hidden_units = u_off[L - 1]
+    momentum = velocity.shape[0] > 0
+    target = velocity if momentum else params     # where the gradient steps go
+    u_base = 0                                    # next unused uniform draw
+    n_batches = (n + mb_size - 1) // mb_size
+    for b in range(n_batches):
+        start = b * mb_size
+        m = min(mb_size, n - start)
+        # ---- forward pass, example by example: (FF) -------------------------------------
+        for i in range(m):
+            r = order[start + i]
+            for l in range(L):
+                n_in = sizes[l]
+                n_out = sizes[l + 1]
+                wo = w_off[l]
+                uo = u_off[l]
+                z = Z[i, uo:uo + n_out]                   # (n_out,)
+                z[:] = 0.0
+                if l == 0:
+                    # (FF) z = W^1 x + b^1 over the non-zero pixels only: x_k = 0 adds 0.
+                    for p in range(indptr[r], indptr[r + 1]):
+                        k = indices[p]
+                        x = _pixel(X, r, k, lut)
+                        w = params[wo + k * n_out:wo + (k + 1) * n_out]   # row k of W^T
+                        for j in range(n_out):
+                            z[j] += x * w[j]
+                else:
+                    a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]      # (n_in,)
+                    for k in range(n_in):
+                        ak = a_prev[k]
+                        if ak != 0.0:
+                            w = params[wo + k * n_out:wo + (k + 1) * n_out]
+                            for j in range(n_out):
+                                z[j] += ak * w[j]       # (FF) z = W a + b, a row of W^T at a time
+                bias = params[b_off[l]:b_off[l] + n_out]
+                for j in range(n_out):
+                    z[j] += bias[j]
+                a = A[i, uo:uo + n_out]
+                s = S[i, uo:uo + n_out]
+                code = output if l == L - 1 else hidden
+                if code == SOFTMAX:
+                    # (SOFTMAX) shift by the row maximum: every exponent <= 0, no overflow.
+                    zmax = z[0]
+                    for j in range(1, n_out):
+                        zmax = max(zmax, z[j])
+                    total = 0.0
+                    for j in range(n_out):
+                        a[j] = np.exp(z[j] - zmax)
+                        total += a[j]
+                    for j in range(n_out):
+                        a[j] = a[j] / total
+                else:
+                    for j in range(n_out):
+                        a[j] = _activate(code, z[j])
+                        s[j] = _prime(code, z[j], a[j])
+                    if dropout > 0.0 and l < L - 1:
+                        # (DROPOUT) mask = [u >= p] / (1 - p), the NumPy path's draws.
+                        q = u_base + m * u_off[l] + i * n_out
+                        for j in range(n_out):
+                            if uniforms[q + j] >= dropout:
+                                a[j] *= keep[0]
+                                s[j] *= keep[0]   # (DROPOUT) a dropped unit passes no error
+                            else:
+                                a[j] *= 0.0
+                                s[j] *= 0.0
+        u_base += m * n_hidden_units
+        # ---- backward pass with the old weights: (BP1), (BP2) ---------------------------
+        for i in range(m):
+            r = order[start + i]
+            uo = u_off[L - 1]
+            for j in range(sizes[L]):
+                if cost == QUADRATIC:
+                    D[i, uo + j] = (A[i, uo + j] - Y[r, j]) * S[i, uo + j]  # (QUAD) (BP1)
+                else:
+                    D[i, uo + j] = A[i, uo + j] - Y[r, j]   # (XENT)/(LOGLIK) (BP1) a - y
+            for l in range(L - 1, 0, -1):
+                n_in = sizes[l]
+                n_out = sizes[l + 1]
+                wo = w_off[l]
+                d_next = D[i, u_off[l]:u_off[l] + n_out]             # delta^{l+1} (n_out,)
+                for k in range(n_in):
+                    w = params[wo + k * n_out:wo + (k + 1) * n_out]  # row k of W^T
+                    acc = 0.0
+                    for j in range(n_out):
+                        acc += w[j] * d_next[j]
+                    # (BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l)
+                    D[i, u_off[l - 1] + k] = acc * S[i, u_off[l - 1] + k]
+        # ---- update: penalty and momentum first, then (BP3)/(BP4) per example ----------
+        if momentum:
+            for q in range(P):
+                velocity[q] *= mu                # (MOMENTUM) v -> mu v - eta grad C
+        if penalty == PENALTY_L2:
+            for q in range(n_w):
+                target[q] -= (eta * lmbda_n) * params[q]   # (L2) the (lambda/n) w term; biases not decayed
+        elif penalty == PENALTY_L1:
+            for q in range(n_w):
+                w_q = params[q]
+                sgn = 1.0 if w_q > 0 else (-1.0 if w_q < 0 else 0.0)
+                target[q] -= (eta * lmbda_n) * sgn         # (L1) (lambda/n) sgn(w), sgn(0) = 0
+        step = eta / m                            # (SGD) w -> w - (eta/m) sum_x dC_x/dw
+        for l in range(L):
+            n_in = sizes[l]
+            n_out = sizes[l + 1]
+            wo = w_off[l]
+            bo = b_off[l]
+            g = G[:n_out]
+            for i in range(m):
+                r = order[start + i]
+                for j in range(n_out):
+                    g[j] = step * D[i, u_off[l] + j]
+                for j in range(n_out):
+                    target[bo + j] -= g[j]            # (BP3) dC/db = delta
+                if l == 0:
+                    for p in range(indptr[r], indptr[r + 1]):
+                        k = indices[p]
+                        x = _pixel(X, r, k, lut)
+                        t = target[wo + k * n_out:wo + (k + 1) * n_out]
+                        for j in range(n_out):
+                            t[j] -= x * g[j]          # (BP4) dC/dw_jk = a_k delta_j (zero pixels: 0)
+                else:
+                    a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]
+                    for k in range(n_in):
+                        ak = a_prev[k]
+                        if ak != 0.0:
+                            t = target[wo + k * n_out:wo + (k + 1) * n_out]
+                            for j in range(n_out):
+                                t[j] -= ak * g[j]     # (BP4) a row of W^T at a time
+        if momentum:
+            for q in range(P):
+                params[q] += velocity[q]          # (MOMENTUM) w -> w + v
+        if check_each_batch:
+            for q in range(P):
+                if not np.isfinite(params[q]):
+                    return b
+    return -1
