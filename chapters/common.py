@@ -1,0 +1,264 @@
+"""Plumbing shared by the chapter scripts: command line, data, training runs, saving.
+
+Each chapter script is a list of experiments.  An experiment is a function
+``compute(ctx) -> dict`` that trains and measures, plus an optional
+``plot(result, folder)`` that draws figures *only* from what ``compute`` saved
+(the JSON result and any ``.npz`` arrays), so a figure can be redrawn without
+retraining (``--plot-only``).  The command line is the same for every script::
+
+    python chapters/chapN.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
+
+``--quick`` runs every experiment on a small slice of MNIST for one or two
+epochs; it exists so that CI can check that every experiment still runs and
+lands near the right numbers.  Without it, the book's hyperparameters apply.
+
+Deliberately left out: parallel runs, resuming half-finished experiments, and
+anything that draws (that is ``network/plotting.py``).
+"""
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as `python chapters/chapN.py` without installing
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from network import Network  # noqa: E402
+from network.errors import NNDLError  # noqa: E402
+from network.files import atomic_write_bytes, atomic_write_json  # noqa: E402
+
+# --quick: how much data and how many epochs (small enough for ~20 s per chapter on 2 cores).
+QUICK_TRAIN = 10000
+QUICK_EVAL = 2000
+# Training runs in float32: four times faster than float64 in the NumPy path on this
+# hardware, and no result in the book depends on the extra precision.
+DTYPE = np.float32
+
+
+# ---- experiments -------------------------------------------------------------------------
+
+class Chapter:
+    """A named list of experiments with the common command line."""
+
+    def __init__(self, name, description):
+        self.name = name
+        self.description = description
+        self.experiments = {}   # name -> (title, compute, plot)
+
+    def experiment(self, name, title):
+        """Decorator registering ``compute(ctx) -> dict`` under ``name``."""
+        def register(compute):
+            self.experiments[name] = [title, compute, None]
+            return compute
+        return register
+
+    def plotter(self, name):
+        """Decorator registering ``plot(result, folder)`` for experiment ``name``."""
+        def register(plot):
+            self.experiments[name][2] = plot
+            return plot
+        return register
+
+    # ---- the command line ----
+
+    def parser(self):
+        p = argparse.ArgumentParser(
+            prog=f"chapters/{self.name}.py", description=self.description,
+            epilog="Experiments: " + ", ".join(self.experiments))
+        p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                       help="which experiments to run (default: all; see --list)")
+        p.add_argument("--list", action="store_true", help="list the experiments and exit")
+        p.add_argument("--quick", action="store_true",
+                       help=f"small data ({QUICK_TRAIN} training images), few epochs: a smoke test")
+        p.add_argument("--seed", type=int, default=12345678, help="random seed (default 12345678)")
+        p.add_argument("--out", type=Path, default=None,
+                       help=f"folder for results and figures (default out/{self.name}/)")
+        p.add_argument("--plot-only", action="store_true",
+                       help="redraw the figures from saved results, no training")
+        p.add_argument("--no-plots", action="store_true", help="save results, draw nothing")
+        return p
+
+    def main(self, argv=None):
+        args = self.parser().parse_args(argv)
+        if args.list:
+            for name, (title, _, _) in self.experiments.items():
+                print(f"{name:22s} {title}")
+            return 0
+        unknown = [e for e in args.experiments if e not in self.experiments]
+        if unknown:
+            print(f"{self.name}: unknown experiment {unknown[0]!r}; choose from "
+                  f"{', '.join(self.experiments)} (or run with --list)", file=sys.stderr)
+            return 2
+        names = args.experiments or list(self.experiments)
+        out = args.out or Path("out") / self.name
+        out.mkdir(parents=True, exist_ok=True)
+        command = "python " + " ".join(shlex.quote(a) for a in
+                                        [f"chapters/{self.name}.py", *sys.argv[1:]]) \
+            if argv is None else f"python chapters/{self.name}.py " + " ".join(argv)
+        start_all = time.perf_counter()
+        try:
+            for name in names:
+                title, compute, plot = self.experiments[name]
+                path = out / f"{name}.json"
+                if not args.plot_only:
+                    print(f"== {self.name} {name}: {title}" + (" [quick]" if args.quick else ""),
+                          flush=True)
+                    ctx = Context(self, name, out, args.quick, args.seed)
+                    start = time.perf_counter()
+                    result = compute(ctx)
+                    result = {"experiment": name, "title": title, "chapter": self.name,
+                              "command": command, "quick": args.quick, "seed": args.seed,
+                              "seconds": round(time.perf_counter() - start, 2), **result}
+                    atomic_write_json(path, clean_json(result), indent=1)
+                    print(f"   saved {path} ({result['seconds']:.1f} s)", flush=True)
+                if plot is not None and not args.no_plots:
+                    if not path.exists():
+                        print(f"{self.name}: no saved result {path}; run {name} first",
+                              file=sys.stderr)
+                        return 1
+                    saved = json.loads(path.read_text())  # plots use only what was saved
+                    for figure in plot(saved, out) or ():
+                        print(f"   drew {figure}", flush=True)
+        except NNDLError as exc:
+            print(f"{self.name}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{self.name}: {len(names)} experiment(s) in "
+              f"{time.perf_counter() - start_all:.1f} s", flush=True)
+        return 0
+
+
+def clean_json(obj):
+    """NaN and infinities (a diverging run) as null: JSON has no such numbers."""
+    if isinstance(obj, dict):
+        return {str(k): clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return clean_json(obj.tolist())
+    return obj
+
+
+# ---- the context an experiment runs in ---------------------------------------------------
+
+_DATA_CACHE = {}
+
+
+def mnist():
+    """The book's split as raw uint8 pixels (n, 784) and int labels, loaded once."""
+    if "mnist" not in _DATA_CACHE:
+        from network.mnist_loader import load_arrays
+        _DATA_CACHE["mnist"] = load_arrays("mnist", dtype=np.uint8)
+    return _DATA_CACHE["mnist"]
+
+
+class Context:
+    """What an experiment needs: quick or full, the seed, where to save, the data."""
+
+    def __init__(self, chapter, name, out, quick, seed):
+        self.chapter, self.name, self.out, self.quick, self.seed = chapter, name, out, quick, seed
+
+    def pick(self, full, quick):
+        """``quick`` in --quick mode, else ``full``."""
+        return quick if self.quick else full
+
+    def data(self, n_train=None):
+        """(training, validation, test) as (X uint8 (n, 784), y) pairs.
+
+        Full mode: the book's 50k/10k/10k (or the first ``n_train`` training images).
+        Quick mode: the first QUICK_TRAIN training images (or fewer) and the first
+        QUICK_EVAL validation and test images.
+        """
+        (Xtr, ytr), (Xva, yva), (Xte, yte) = mnist()
+        if self.quick:
+            n_train = min(n_train or QUICK_TRAIN, QUICK_TRAIN)
+            Xva, yva, Xte, yte = Xva[:QUICK_EVAL], yva[:QUICK_EVAL], Xte[:QUICK_EVAL], yte[:QUICK_EVAL]
+        if n_train is not None:
+            Xtr, ytr = Xtr[:n_train], ytr[:n_train]
+        return (Xtr, ytr), (Xva, yva), (Xte, yte)
+
+    def path(self, suffix):
+        return self.out / f"{self.name}{suffix}"
+
+    def save_npz(self, suffix="", **arrays):
+        """Arrays next to the JSON result, as a plain .npz (no pickled objects)."""
+        import io
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        path = self.path(f"{suffix}.npz")
+        atomic_write_bytes(path, buf.getvalue())
+        return path.name
+
+    def network(self, sizes, seed_offset=0, **kwargs):
+        return Network(sizes, seed=self.seed + seed_offset, dtype=DTYPE, **kwargs)
+
+    def train(self, net, training, epochs, mini_batch_size, eta, evaluation=None,
+              eval_name="test", book_output=False, monitor=("evaluation_accuracy",),
+              **sgd_kwargs):
+        """Run ``net.SGD`` and return a JSON-ready summary of the run.
+
+        ``book_output``: print network.py's ``Epoch j: correct / n`` (chapter 1);
+        otherwise network2.py's monitoring lines.  ``monitor``: which of the four
+        book quantities to record per epoch.  Accuracies are saved in percent.
+        """
+        kw = dict(sgd_kwargs)
+        if book_output and evaluation is not None:
+            kw["test_data"] = evaluation
+        elif evaluation is not None:
+            kw["evaluation_data"] = evaluation
+            kw["monitor_evaluation_accuracy"] = "evaluation_accuracy" in monitor
+            kw["monitor_evaluation_cost"] = "evaluation_cost" in monitor
+        kw["monitor_training_accuracy"] = "training_accuracy" in monitor
+        kw["monitor_training_cost"] = "training_cost" in monitor
+        lmbda = kw.pop("lmbda", 0.0)
+        first = len(net.history)
+        start = time.perf_counter()
+        ev_cost, ev_acc, tr_cost, tr_acc = net.SGD(training, epochs, mini_batch_size, eta,
+                                                   lmbda, **kw)
+        seconds = time.perf_counter() - start
+        records = net.history[first:]
+        n_train, n_eval = len(training[1]), None if evaluation is None else len(evaluation[1])
+        run = {"sizes": net.sizes, "cost": net.cost.name, "activation": net.activation.name,
+               "output_activation": net.output_activation.name,
+               "eta": eta, "mini_batch_size": mini_batch_size, "lmbda": lmbda,
+               "epochs": epochs, "epochs_run": len(records), "n_train": n_train,
+               "evaluation": eval_name, "n_eval": n_eval,
+               "seconds": round(seconds, 2),
+               "seconds_per_epoch": round(seconds / max(len(records), 1), 3),
+               **{k: v for k, v in sgd_kwargs.items()
+                  if k in ("regularization", "momentum", "dropout") and v}}
+        if ev_acc:
+            acc = [100.0 * c / n_eval for c in ev_acc]
+            best = int(np.argmax(acc))
+            run.update(accuracy=acc, best=acc[best], best_epoch=best, final=acc[-1])
+        if ev_cost:
+            run["evaluation_cost"] = ev_cost
+        if tr_cost:
+            run["training_cost"] = tr_cost
+        if tr_acc:
+            run["training_accuracy"] = [100.0 * c / n_train for c in tr_acc]
+        if any("eta" in r for r in records):
+            run["eta_per_epoch"] = [r["eta"] for r in records]
+        return run
+
+
+def percent(net, data):
+    """Accuracy of ``net`` on (X, y) in percent."""
+    return 100.0 * net.accuracy(data) / len(data[1])
+
+
+def env_threads():
+    """A reminder printed once: experiments are meant to run with OMP_NUM_THREADS=1."""
+    return os.environ.get("OMP_NUM_THREADS", "unset")
