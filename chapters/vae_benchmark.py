@@ -1,0 +1,153 @@
+"""Benchmark: the NumPy VAE against the same VAE in PyTorch (CPU), side by side.
+
+    python chapters/vae_benchmark.py [--epochs N] [--threads T] [--repeats R] [--seed S] [--out PATH]
+
+Same architecture (784-400-20, ReLU), same loss (per-example Bernoulli
+reconstruction summed over pixels plus KL summed over latent dims, averaged over
+the batch), Adam 1e-3, batch 128, all 60,000 training images, float32, nn.Linear's
+initialisation in both. Prints per-epoch training loss, test loss and seconds for
+each implementation, and the median seconds per epoch over all timed epochs.
+
+PyTorch is *not* a dependency: without it only the NumPy side runs. The thread
+count is fixed before NumPy (OpenBLAS) or PyTorch load, so both get the same.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def parse():
+    p = argparse.ArgumentParser(prog="chapters/vae_benchmark.py", description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads (default 1)")
+    p.add_argument("--repeats", type=int, default=1, help="repeat each run this many times")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="write the numbers here as JSON")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    return p.parse_args()
+
+
+ARGS = parse()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(ARGS.threads)  # before numpy/torch load their thread pools
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from network.mnist_loader import load_arrays  # noqa: E402
+from network.optimizers import Adam  # noqa: E402
+from network.vae import VAE  # noqa: E402
+from network.vae.train import train  # noqa: E402
+
+
+def data():
+    (Xtr, _), (Xva, _), (Xte, _) = load_arrays("mnist", dtype=np.float32)
+    return np.concatenate([Xtr, Xva]), Xte
+
+
+def run_numpy(X, X_test, epochs, seed):
+    rng = np.random.default_rng(seed)
+    model = VAE(20, (400,), "relu", rng=rng, dtype=np.float32)
+    h = train(model, X, epochs, 128, Adam(1e-3), 1.0, rng, X_test=X_test)
+    return [{"train_loss": a, "test_loss": b, "seconds": c}
+            for a, b, c in zip(h["train_loss"], h["test_loss"], h["seconds"])]
+
+
+def run_torch(X, X_test, epochs, seed):
+    import torch  # optional: only here
+    from torch import nn
+    from torch.nn import functional as F
+
+    torch.set_num_threads(ARGS.threads)
+    torch.manual_seed(seed)
+
+    class TorchVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc_mu, self.fc_lv = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+            self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+        def forward(self, x):
+            h = F.relu(self.fc1(x))
+            mu, lv = self.fc_mu(h), self.fc_lv(h)
+            z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
+            return self.fc4(F.relu(self.fc3(z))), mu, lv
+
+    def loss_fn(logits, x, mu, lv):
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        kl = -0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp())
+        return (rec + kl) / x.shape[0]
+
+    model = TorchVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    Xt, Xv = torch.from_numpy(X), torch.from_numpy(X_test)
+    out = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(Xt))
+        total = 0.0
+        model.train()
+        for i in range(0, len(Xt), 128):
+            xb = Xt[perm[i:i + 128]]
+            opt.zero_grad()
+            logits, mu, lv = model(xb)
+            loss = loss_fn(logits, xb, mu, lv)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+        seconds = time.perf_counter() - t0
+        test = 0.0
+        with torch.no_grad():
+            for i in range(0, len(Xv), 1000):
+                xb = Xv[i:i + 1000]
+                logits, mu, lv = model(xb)
+                test += loss_fn(logits, xb, mu, lv).item() * len(xb)
+        test /= len(Xv)
+        out.append({"train_loss": total / len(Xt), "test_loss": test, "seconds": seconds})
+    return out
+
+
+def main():
+    X, X_test = data()
+    results = {"threads": ARGS.threads, "epochs": ARGS.epochs, "numpy": [], "torch": []}
+    try:
+        if ARGS.no_torch:
+            raise ImportError
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+        print("PyTorch not installed: timing the NumPy VAE only")
+    for r in range(ARGS.repeats):
+        results["numpy"].append(run_numpy(X, X_test, ARGS.epochs, ARGS.seed + r))
+        if have_torch:
+            results["torch"].append(run_torch(X, X_test, ARGS.epochs, ARGS.seed + r))
+    print(f"threads {ARGS.threads}; per epoch: train loss / test loss / seconds (repeat 1)")
+    print(f"{'epoch':>5}  {'numpy':>26}  {'pytorch':>26}")
+    for e in range(ARGS.epochs):
+        a = results["numpy"][0][e]
+        row = f"{e + 1:5d}  {a['train_loss']:8.2f} {a['test_loss']:8.2f} {a['seconds']:7.2f} s"
+        if have_torch:
+            b = results["torch"][0][e]
+            row += f"  {b['train_loss']:8.2f} {b['test_loss']:8.2f} {b['seconds']:7.2f} s"
+        print(row)
+    for name in ("numpy", "torch"):
+        secs = [e["seconds"] for rep in results[name] for e in rep]
+        if secs:
+            results[f"{name}_median_seconds"] = statistics.median(secs)
+            print(f"{name}: median {statistics.median(secs):.2f} s per epoch over {len(secs)} epochs "
+                  f"(min {min(secs):.2f}, max {max(secs):.2f})")
+    if ARGS.out:
+        ARGS.out.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
