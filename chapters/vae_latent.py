@@ -133,6 +133,7 @@ def kl_phases_compute(ctx):
         arrays[f"kl_{k}"], arrays[f"rec_{k}"] = kl, rec
         result["runs"][str(k)] = {"phases": kl_phases(kl), "steps": len(kl), **epoch_summary(h)}
     result["arrays"] = ctx.save_npz(**arrays)
+    result["hidden"] = list(ctx.pick(HIDDEN, QUICK_HIDDEN))
     return result
 
 
@@ -143,8 +144,9 @@ def kl_phases_plot(result, folder):
     runs = {f"latent {k}": {"kl": data[f"kl_{k}"], "kl_smooth": log_time_smooth(data[f"kl_{k}"]),
                             "rec": data[f"rec_{k}"], "phases": r["phases"]}
             for k, r in result["runs"].items()}
+    hidden = "-".join(map(str, result["hidden"]))
     return [kl_phase_curves(folder / "kl_phases.png", runs,
-                            "VAE 784-400-k, beta 1: KL per step (batch mean; thick: smoothed)")]
+                            f"VAE 784-{hidden}-k, beta 1: KL per step (batch mean; thick: smoothed)")]
 
 
 # ---- beta 1 vs beta 10 in 2-D --------------------------------------------------------------

@@ -43,18 +43,22 @@ def kl_phase_curves(path, runs, title):
     return _save(fig, path)
 
 
-def _density_rgb(densities, digits):
-    """Overlay per-class densities (c, G, G) as coloured ink on white: one colour per digit."""
+MIX_COLOURS = ("tab:red", "tab:green", "tab:blue")  # three classes, three clearly different inks
+
+
+def _density_rgb(densities):
+    """Overlay per-class densities (c, G, G) as coloured ink on white: one colour per class."""
+    from matplotlib.colors import to_rgb
     img = np.ones(densities.shape[1:] + (3,))
-    for dens, d in zip(densities, digits):
+    for c, dens in enumerate(densities):
         ink = dens / max(dens.max(), 1e-300)  # each class scaled to its own peak
-        colour = np.array(DIGIT_COLOURS(d)[:3])
+        colour = np.array(to_rgb(MIX_COLOURS[c % len(MIX_COLOURS)]))
         img *= 1.0 - ink[..., None] * (1.0 - colour)  # multiply inks: overlaps darken
     return img
 
 
 def mixture_density_gif(path, densities, steps, panel_titles, digits, extent, means=None,
-                        dpi=70, seconds_per_frame=0.25):
+                        dpi=80, seconds_per_frame=0.25):
     """densities (frames, panels, classes, G, G) on a grid over ``extent`` (lo, hi) in both
     axes; one frame per training step in ``steps``; panels side by side (beta 1 | beta 10)."""
     lo, hi = extent
@@ -64,12 +68,13 @@ def mixture_density_gif(path, densities, steps, panel_titles, digits, extent, me
         fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels, 3.8))
         axes = np.atleast_1d(axes)
         for p, ax in enumerate(axes):
-            ax.imshow(_density_rgb(densities[f, p], digits), origin="lower",
+            ax.imshow(_density_rgb(densities[f, p]), origin="lower",
                       extent=(lo, hi, lo, hi), interpolation="bilinear")
             if means is not None:
                 for c, d in enumerate(digits):
-                    ax.text(*means[f, p, c], str(d), ha="center", va="center", fontsize=11,
-                            weight="bold", color="black")
+                    ax.text(*np.clip(means[f, p, c], lo, hi), str(d), ha="center", va="center",
+                            fontsize=12, weight="bold", color=MIX_COLOURS[c % len(MIX_COLOURS)],
+                            bbox={"facecolor": "white", "alpha": 0.6, "pad": 1, "lw": 0})
             ax.set(title=panel_titles[p], xlabel="z1", ylabel="z2")
         fig.suptitle(f"class densities of digits {', '.join(map(str, digits))} (VAE-MIX), "
                      f"step {step}", fontsize=10)
