@@ -17,8 +17,10 @@ initialised like PyTorch's nn.Linear default, w and b ~ U(-1/sqrt(n_in),
 1/sqrt(n_in)), so training trajectories can be compared with a PyTorch run.
 
 ``eps`` can be passed in so a gradient check holds it fixed; otherwise it is
-drawn from the ``np.random.Generator`` given. The dtype (float64 for the
-gradient checks, float32 for speed) is fixed at construction.
+drawn from the ``np.random.Generator`` given. The dtype is fixed at
+construction: float64 for the gradient checks, float32 for training (the fast
+path: the same code, with BLAS doing the five large matrix products per batch
+in single precision; see notes/vae.md, "Speed").
 
 Left out on purpose: convolutional encoders, other likelihoods, importance-
 weighted bounds, batch norm and dropout.
@@ -128,15 +130,6 @@ class VAE:
         for w, b in zip(self.decoder_weights, self.decoder_biases):
             ps += [w, b]
         return ps
-
-    def astype(self, dtype):
-        """A copy of this model with every parameter cast to dtype."""
-        other = object.__new__(VAE)
-        other.__dict__.update(self.__dict__)
-        other.dtype = np.dtype(dtype)
-        cast = [p.astype(dtype) for p in self.parameters()]
-        other._set_parameters(cast)
-        return other
 
     def _set_parameters(self, arrays):
         it = iter(arrays)
