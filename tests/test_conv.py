@@ -1,0 +1,259 @@
+"""Chapter 6 layers: kernels against their NumPy twins, backprop against finite differences.
+
+Gradient checks run in float64 on tiny images (1x8x8, 2 feature maps), with
+central differences and the relative error ||g - g_fd|| / (||g|| + ||g_fd||);
+the negative controls show that the checker rejects a wrong pooling backward
+pass, a wrong convolution backward pass and a far too large step.
+"""
+
+import numpy as np
+import pytest
+
+from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+from network.conv import kernels as K
+from network.errors import UsageError
+
+TOLERANCE = 1e-7
+
+
+# ---- kernels: numba == NumPy twin, and the definitions -----------------------------------
+
+@pytest.mark.parametrize("shape,k", [((3, 8, 8, 1), 3), ((2, 12, 11, 4), 5), ((1, 5, 5, 2), 5)])
+def test_im2col_and_col2im_numba_match_numpy_twins(shape, k):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    cols = K.im2col_numba(x, k)
+    np.testing.assert_array_equal(cols, K.im2col_numpy(x, k))
+    dcols = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(K.col2im_numba(dcols, *shape[1:3]),
+                               K.col2im_numpy(dcols, *shape[1:3]), rtol=1e-12, atol=1e-12)
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), c> = <x, col2im(c)>: the backward pass is the transpose of the forward."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 7, 9, 3))
+    c = rng.standard_normal(K.im2col_numba(x, 3).shape)
+    lhs = np.sum(K.im2col_numba(x, 3) * c)
+    rhs = np.sum(x * K.col2im_numba(c, 7, 9))
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+
+
+@pytest.mark.parametrize("shape,s", [((3, 8, 8, 2), 2), ((2, 9, 7, 3), 2), ((2, 9, 9, 1), 3)])
+def test_maxpool_numba_matches_numpy_twin_including_ties(shape, s):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 3, size=shape).astype(np.float64)   # many ties: first maximum wins
+    out_a, arg_a = K.maxpool_numba(x, s)
+    out_b, arg_b = K.maxpool_numpy(x, s)
+    np.testing.assert_array_equal(out_a, out_b)
+    np.testing.assert_array_equal(arg_a, arg_b)
+    dout = rng.standard_normal(out_a.shape)
+    np.testing.assert_array_equal(K.maxpool_backward_numba(dout, arg_a, s, *shape[1:3]),
+                                  K.maxpool_backward_numpy(dout, arg_b, s, *shape[1:3]))
+
+
+def test_maxpool_is_the_block_maximum():
+    x = np.arange(16.0).reshape(1, 4, 4, 1)[:, ::-1]   # decreasing rows
+    out, _ = K.maxpool_numba(x, 2)
+    np.testing.assert_array_equal(out[0, :, :, 0], [[13, 15], [5, 7]])
+
+
+def test_conv_layer_computes_the_definition():
+    """(CONV-FWD) z[n,i,j,f] = sum_{c,p,q} w[f,c,p,q] x[n,i+p,j+q,c] + b[f], by plain loops."""
+    rng = np.random.default_rng(3)
+    layer = ConvPoolLayer((3, 2, 3, 3), (2, 6, 6), poolsize=1, activation="identity")
+    layer.initialize(rng, np.float64)
+    x = rng.standard_normal((2, 6, 6, 2))
+    z = layer.forward(x)
+    ref = np.zeros((2, 4, 4, 3))
+    for n in range(2):
+        for i in range(4):
+            for j in range(4):
+                for f in range(3):
+                    ref[n, i, j, f] = np.sum(layer.w[f] * x[n, i:i + 3, j:j + 3, :].transpose(2, 0, 1)) \
+                        + layer.b[f]
+    np.testing.assert_allclose(z, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+def test_pooling_before_activation_equals_pooling_after(act):
+    """(POOL-ORDER) max_i sigma(z_i + b) = sigma(max_i z_i + b) for nondecreasing sigma."""
+    rng = np.random.default_rng(4)
+    layer = ConvPoolLayer((2, 1, 3, 3), (1, 8, 8), 2, act)
+    layer.initialize(rng, np.float64)
+    x = rng.standard_normal((3, 8, 8, 1))
+    a = layer.forward(x)
+    conv = (K.im2col_numba(x, 3).reshape(-1, 9) @ layer.w.reshape(2, 9).T).reshape(3, 6, 6, 2)
+    after = K.maxpool_numpy(layer.activation.fn(conv + layer.b), 2)[0]
+    np.testing.assert_allclose(a, after, rtol=1e-12, atol=1e-12)
+
+
+# ---- gradient checks -----------------------------------------------------------------------
+
+def tiny_network(act, seed, kernels="numba", dropout=0.0):
+    """1x8x8 images, conv 2x3x3 -> 6x6x2 -> pool 3x3x2, conv 3x2x2 -> 2x2x3, FC 12->5, softmax 3."""
+    rng = np.random.default_rng(seed)
+    layers = [ConvPoolLayer((2, 1, 3, 3), (1, 8, 8), 2, act),
+              ConvPoolLayer((3, 2, 2, 2), (2, 3, 3), 1, act),
+              FullyConnectedLayer(12, 5, act, p_dropout=dropout),
+              SoftmaxLayer(5, 3, p_dropout=dropout)]
+    net = ConvNetwork(layers, seed=seed, dtype=np.float64, kernels=kernels)
+    for layer in net.layers:   # move the softmax layer off its zero start, spread the rest
+        layer.w += 0.3 * rng.standard_normal(layer.w.shape)
+        layer.b += 0.1 * rng.standard_normal(layer.b.shape)
+    X = rng.random((4, 64))
+    y = rng.integers(0, 3, 4)
+    return net, (X, y)
+
+
+def numerical_gradient(net, data, lmbda, n, masks=None, h=1e-6):
+    grads = []
+    for layer in net.layers:
+        pair = []
+        for p in (layer.w, layer.b):
+            g = np.zeros_like(p)
+            for idx in np.ndindex(p.shape):
+                old = p[idx]
+                p[idx] = old + h
+                up = net.total_cost(data, lmbda, n, masks)
+                p[idx] = old - h
+                down = net.total_cost(data, lmbda, n, masks)
+                p[idx] = old
+                g[idx] = (up - down) / (2 * h)
+            pair.append(g)
+        grads.append(pair)
+    return grads
+
+
+def relative_error(a, b):
+    a = np.concatenate([g.ravel() for pair in a for g in pair])
+    b = np.concatenate([g.ravel() for pair in b for g in pair])
+    return np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+def test_conv_backprop_matches_finite_differences(act, seed):
+    """(CONV-BP), (POOL-BP), (BP1)-(BP4) with (LOGLIK) and (L2), every parameter checked."""
+    net, data = tiny_network(act, seed)
+    grads = net.cost_gradient(data, lmbda=0.5, training_set_size=20)
+    assert relative_error(grads, numerical_gradient(net, data, 0.5, 20)) < TOLERANCE
+
+
+def test_conv_backprop_with_dropout_masks_matches_finite_differences():
+    net, data = tiny_network("sigmoid", 3, dropout=0.4)
+    masks = net.dropout_masks(4)
+    assert set(masks) == {2, 3} and any(np.any(m == 0) for m in masks.values())
+    grads = net.cost_gradient(data, 0.0, masks=masks)
+    assert relative_error(grads, numerical_gradient(net, data, 0.0, 4, masks)) < TOLERANCE
+
+
+def test_numba_and_numpy_kernels_give_the_same_gradients():
+    a, data = tiny_network("relu", 5, kernels="numba")
+    b, _ = tiny_network("relu", 5, kernels="numpy")
+    for (wa, ba), (wb, bb) in zip(a.cost_gradient(data, 0.1, 10), b.cost_gradient(data, 0.1, 10)):
+        np.testing.assert_allclose(wa, wb, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ba, bb, rtol=1e-12, atol=1e-14)
+
+
+def _wrong_pool_backward(dout, arg, s, H, W):
+    """Routes each error to the block's top-left element instead of its winner."""
+    return K.maxpool_backward_numpy(dout, np.zeros_like(arg), s, H, W)
+
+
+def _wrong_col2im(dcols, H, W):
+    """Flips the filter offsets: what forgetting the correlation/convolution flip looks like."""
+    return K.col2im_numpy(dcols[..., ::-1, ::-1], H, W)
+
+
+@pytest.mark.parametrize("kernel,wrong", [("maxpool_backward", _wrong_pool_backward),
+                                          ("col2im", _wrong_col2im)])
+def test_gradient_check_rejects_a_wrong_backward_pass(kernel, wrong):
+    """Negative control: the same check must fail when a backward kernel is wrong."""
+    net, data = tiny_network("tanh", 0, kernels="numpy")
+    numeric = numerical_gradient(net, data, 0.0, 4)
+    for layer in net.layers:
+        if isinstance(layer, ConvPoolLayer):
+            layer.kernels = {**layer.kernels, kernel: wrong}
+    assert relative_error(net.cost_gradient(data), numeric) > 1e-2
+
+
+def test_gradient_check_rejects_a_far_too_large_step():
+    net, data = tiny_network("sigmoid", 0)
+    grads = net.cost_gradient(data)
+    assert relative_error(grads, numerical_gradient(net, data, 0.0, 4, h=1.0)) > TOLERANCE
+
+
+# ---- the network --------------------------------------------------------------------------
+
+def test_layers_that_do_not_chain_are_refused():
+    with pytest.raises(UsageError, match="do not chain"):
+        ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(10, 3)])
+    with pytest.raises(UsageError, match="SoftmaxLayer"):
+        ConvNetwork([FullyConnectedLayer(4, 3)])
+    with pytest.raises(UsageError, match="input maps"):
+        ConvPoolLayer((2, 3, 3, 3), (1, 8, 8))
+
+
+def _toy_images(rng, n):
+    """Vertical vs horizontal bars on 8x8: a task a tiny conv net learns in a few epochs."""
+    X = rng.random((n, 8, 8)) * 0.2
+    y = rng.integers(0, 2, n)
+    pos = rng.integers(1, 7, n)
+    for i in range(n):
+        if y[i]:
+            X[i, :, pos[i]] += 0.8
+        else:
+            X[i, pos[i], :] += 0.8
+    return X.reshape(n, 64), y
+
+
+def test_sgd_learns_bars_and_leaves_the_callers_data_alone():
+    rng = np.random.default_rng(0)
+    X, y = _toy_images(rng, 400)
+    X0, y0 = X.copy(), y.copy()
+    net = ConvNetwork([ConvPoolLayer((4, 1, 3, 3), (1, 8, 8), 2, "relu"),
+                       FullyConnectedLayer(36, 10, "relu"), SoftmaxLayer(10, 2)], seed=1)
+    before = net.total_cost((X, y))
+    history = net.SGD((X, y), 4, 10, 0.1, validation_data=(X[:100], y[:100]), verbose=False)
+    assert len(history) == 4 and history[-1]["validation_accuracy"] > 0.95
+    assert net.total_cost((X, y)) < 0.5 * before
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_same_seed_same_training_and_uint8_input_is_scaled():
+    rng = np.random.default_rng(2)
+    X, y = _toy_images(rng, 60)
+    X8 = np.round(np.clip(X, 0, 1) * 255).astype(np.uint8)
+
+    def train():
+        net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 2)], seed=7)
+        net.SGD((X8, y), 1, 10, 0.1, verbose=False)
+        return net
+    a, b = train(), train()
+    np.testing.assert_array_equal(a.layers[0].w, b.layers[0].w)
+    np.testing.assert_allclose(a.feedforward(X8), a.feedforward(X8.astype(np.float64) / 255),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_callback_stops_training():
+    rng = np.random.default_rng(3)
+    X, y = _toy_images(rng, 40)
+    net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
+    history = net.SGD((X, y), 10, 10, 0.1, callbacks=[lambda n, r: r["epoch"] == 1],
+                      verbose=False)
+    assert len(history) == 2
+
+
+def test_bad_training_arguments_say_what_is_wrong():
+    net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
+    X, y = np.zeros((20, 64)), np.zeros(20, dtype=int)
+    with pytest.raises(UsageError, match="labels must be in 0..1"):
+        net.SGD((X, y + 2), 1, 10, 0.1)
+    with pytest.raises(UsageError, match=r"\(n, 64\)"):
+        net.SGD((np.zeros((20, 63)), y), 1, 10, 0.1)
+    with pytest.raises(UsageError, match="mini_batch_size"):
+        net.SGD((X, y), 1, 0, 0.1)
+    with pytest.raises(UsageError, match="eta"):
+        net.SGD((X, y), 1, 10, -1.0)
