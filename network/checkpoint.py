@@ -53,7 +53,7 @@ HEADER = "__checkpoint__"
 # SGD keyword options a checkpoint stores and replays; anything that changes the steps.
 SGD_OPTIONS = ("lmbda", "regularization", "momentum", "dropout", "monitor_evaluation_cost",
                "monitor_evaluation_accuracy", "monitor_training_cost",
-               "monitor_training_accuracy", "backend")
+               "monitor_training_accuracy")
 _HEADER_KEYS = {"format", "version", "network", "optimizer", "epochs_done", "training", "rng",
                 "history", "config", "data_fingerprint"}
 
@@ -144,7 +144,9 @@ def save_checkpoint(path, network, optimizer, epochs_done, training, config=None
         "network": {"sizes": list(network.sizes), "cost": network.cost.__name__,
                     "activation": network.activation.name,
                     "output_activation": network.output_activation.name,
-                    "dtype": str(network.dtype)},
+                    "dtype": str(network.dtype),
+                    # numba and numpy paths agree to ~1e-12, not bit for bit: resume on the same one
+                    "backend": getattr(network, "backend", None)},
         "optimizer": scalars,
         "epochs_done": int(epochs_done),
         "training": training,
@@ -262,8 +264,10 @@ def _check_network(h):
             h.fail(f"unknown {key} {net[key][:60]!r}")
     if h.get(net, "dtype", str, "network.") not in ("float64", "float32"):
         h.fail(f"dtype should be float64 or float32, got {net['dtype'][:40]!r}")
-    if set(net) != {"sizes", "cost", "activation", "output_activation", "dtype"}:
+    if set(net) != {"sizes", "cost", "activation", "output_activation", "dtype", "backend"}:
         h.fail(f"unknown fields in 'network': {sorted(set(net))[:8]}")
+    if net["backend"] not in (None, "numba", "numpy"):
+        h.fail(f"unknown backend {str(net['backend'])[:40]!r}")
     return net, n_params
 
 
@@ -388,11 +392,16 @@ def load_checkpoint(path):
     for name, a in [*zip(names, params), *opt_arrays.items()]:
         if not np.all(np.isfinite(a)):
             h.fail(f"array {name!r} contains NaN or infinity")
+    spec = dict(cost=net_spec["cost"], activation=net_spec["activation"],
+                output_activation=net_spec["output_activation"], dtype=dtype, rng=rng)
     try:
-        net = Network(sizes, cost=net_spec["cost"], activation=net_spec["activation"],
-                      output_activation=net_spec["output_activation"], dtype=dtype, rng=rng)
-    except UsageError as exc:
-        h.fail(f"inconsistent network ({exc})")
+        net = Network(sizes, **spec, **({"backend": net_spec["backend"]} if net_spec["backend"]
+                                        else {}))
+    except UsageError:  # e.g. numba missing here: continue on the default path instead
+        try:
+            net = Network(sizes, **spec)
+        except UsageError as exc:
+            h.fail(f"inconsistent network ({exc})")
     # Network() drew initial weights from rng: put the recorded state back afterwards.
     rng.bit_generator.state = h.data["rng"]
     net.weights, net.biases = params[:layers], params[layers:]

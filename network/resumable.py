@@ -37,8 +37,10 @@ class Checkpointer:
     number of complete epochs the file on disk holds.
     """
 
-    def __init__(self, path, training, config=None, epochs_done=0, fingerprint=None):
+    def __init__(self, path, training, config=None, epochs_done=0, fingerprint=None,
+                 on_save=None):
         self.path = Path(path)
+        self.on_save = on_save
         self.training = training
         self.config = config or {}
         self.fingerprint = fingerprint
@@ -48,6 +50,8 @@ class Checkpointer:
         save_checkpoint(self.path, network, optimizer, epochs_done, self.training,
                         self.config, self.fingerprint)
         self.saved_epochs = epochs_done
+        if self.on_save is not None:
+            self.on_save(self.path, epochs_done)
 
     def __call__(self, network, record):
         self.save(network, network.optimizer, self.saved_epochs + 1)
@@ -63,13 +67,14 @@ def _options(options):
 
 
 def train(net, training_data, epochs, mini_batch_size, eta, *, checkpoint, evaluation_data=None,
-          callbacks=(), config=None, verbose=False, **options):
+          callbacks=(), config=None, verbose=False, on_save=None, **options):
     """``net.SGD(...)`` saving the full training state to ``checkpoint`` after every epoch.
 
     ``options``: SGD's keywords that shape the steps (lmbda, regularization,
     momentum, dropout, the monitor_* flags, optimizer); they are recorded so
     ``resume`` can replay them.  ``config``: any JSON object to keep in the
-    checkpoint.  Returns SGD's four lists.
+    checkpoint.  ``on_save(path, epochs_done)`` is called after every save.
+    Returns SGD's four lists.
     """
     optimizer = options.get("optimizer")
     sgd_options = _options(options)
@@ -78,7 +83,8 @@ def train(net, training_data, epochs, mini_batch_size, eta, *, checkpoint, evalu
         optimizer = Momentum(eta, mu) if mu else SGD(eta)
     training = {"epochs": int(epochs), "mini_batch_size": int(mini_batch_size),
                 "eta": float(eta), "options": sgd_options}
-    checkpointer = Checkpointer(checkpoint, training, config, 0, data_fingerprint(training_data))
+    checkpointer = Checkpointer(checkpoint, training, config, 0, data_fingerprint(training_data),
+                                on_save)
     checkpointer.save(net, optimizer, 0)  # an interrupted first epoch can be resumed too
     return net.SGD(training_data, epochs, mini_batch_size, eta, evaluation_data=evaluation_data,
                    optimizer=optimizer, callbacks=[*callbacks, checkpointer], verbose=verbose,
@@ -86,12 +92,12 @@ def train(net, training_data, epochs, mini_batch_size, eta, *, checkpoint, evalu
 
 
 def resume(path, training_data, *, evaluation_data=None, callbacks=(), epochs=None,
-           checkpoint=None, verbose=False, loaded=None):
+           checkpoint=None, verbose=False, loaded=None, on_save=None):
     """Continue the run saved in ``path`` to its planned number of epochs (or ``epochs``).
 
     Checkpoints keep going to ``checkpoint`` (default: ``path`` itself).
     ``loaded``: an already loaded Checkpoint of ``path`` (the command line
-    inspects it first).  Returns (network, SGD's four lists for the epochs run
+    inspects it first); ``on_save`` as for ``train``.  Returns (network, SGD's four lists for the epochs run
     now); the whole run's records are in ``network.history``.
     """
     ck = loaded if loaded is not None else load_checkpoint(path)
@@ -106,7 +112,7 @@ def resume(path, training_data, *, evaluation_data=None, callbacks=(), epochs=No
                              f"{epochs} in all")
         training["epochs"] = int(epochs)
     checkpointer = Checkpointer(checkpoint or path, training, ck.config, ck.epochs_done,
-                                ck.data_fingerprint or fingerprint)
+                                ck.data_fingerprint or fingerprint, on_save)
     remaining = training["epochs"] - ck.epochs_done
     result = ck.network.SGD(training_data, remaining, training["mini_batch_size"],
                             training["eta"], evaluation_data=evaluation_data,

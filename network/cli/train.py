@@ -4,47 +4,89 @@ Prints one line per epoch (accuracy, cost, seconds) and a summary; with
 ``--metrics`` writes ``{"config": ..., "epochs": [...], "summary": ...}`` as JSON
 (accuracy as a fraction), rewritten atomically after every epoch so an
 interrupted run keeps what it measured; with ``--save`` writes the model.
+
+``--checkpoint PATH`` saves the whole training state at the start and after
+every epoch (network/resumable.py); Ctrl-C or SIGTERM then stops at once,
+keeps the last complete epoch on disk, prints how to resume and exits with
+130 or 143.  ``--resume PATH`` continues such a run from the file alone: the
+settings come from the checkpoint, an explicit option that contradicts them is
+refused (``--epochs`` may raise the planned total), and the result is the same,
+bit for bit, as a run never interrupted.  A NaN or infinite cost or weight stops
+training with the epoch, the mini-batch and the likely cause (network/divergence.py);
+an accuracy stuck at chance level is reported in the summary.
 """
 
+import argparse
 import secrets
+import sys
 import time
 
 import numpy as np
 
+from ..checkpoint import load_checkpoint
+from ..divergence import DivergenceGuard, TrainingDiverged, chance_level
+from ..errors import UsageError
 from ..files import atomic_write_json
 from ..network import Network
-from .common import (add_data_arguments, check_sizes_fit, load_splits, non_negative_float,
-                     non_negative_int, positive_float, positive_int)
+from ..resumable import resume, train
+from ..signals import exit_status, interruptible
+from .common import (EVALUATION_SETS, add_data_arguments, check_sizes_fit, load_splits,
+                     non_negative_float, non_negative_int, positive_float, positive_int)
+
+# The settings a checkpoint fixes: with --resume, giving one of these with another value
+# is an error.  (--epochs may change: it is the planned total.)
+FIXED_BY_CHECKPOINT = ("sizes", "cost", "activation", "init", "eta", "mini_batch_size", "lmbda",
+                       "regularization", "momentum", "dropout", "dtype", "dataset",
+                       "evaluation_set", "seed", "training_size")
+PROBE_ROWS = 500  # evaluation images used to count stuck neurons when accuracy is at chance
+
+
+class _Given(argparse.Action):
+    """Store the value and remember that the option was given, so --resume can spot conflicts."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.__dict__.setdefault("given_options", set()).add(self.dest)
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a network on MNIST",
                               description="Train a Network by mini-batch SGD (the book's setup).")
-    p.add_argument("--sizes", type=positive_int, nargs="+", default=[784, 30, 10],
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[784, 30, 10], action=_Given,
                    help="layer sizes, e.g. 784 30 10 (default)")
     p.add_argument("--cost", choices=("quadratic", "cross-entropy", "log-likelihood"),
-                   default="cross-entropy")
+                   default="cross-entropy", action=_Given)
     p.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "identity"),
-                   default="sigmoid", help="hidden-layer activation")
-    p.add_argument("--init", choices=("default", "large"), default="default",
+                   default="sigmoid", action=_Given, help="hidden-layer activation")
+    p.add_argument("--init", choices=("default", "large"), default="default", action=_Given,
                    help="default: weights N(0, 1/n_in); large: N(0, 1) as in chapter 1")
-    p.add_argument("--eta", type=positive_float, default=0.5, help="learning rate")
-    p.add_argument("--epochs", type=non_negative_int, default=30)
-    p.add_argument("--mini-batch-size", type=positive_int, default=10)
-    p.add_argument("--lmbda", type=non_negative_float, default=0.0,
+    p.add_argument("--eta", type=positive_float, default=0.5, action=_Given, help="learning rate")
+    p.add_argument("--epochs", type=non_negative_int, default=30, action=_Given)
+    p.add_argument("--mini-batch-size", type=positive_int, default=10, action=_Given)
+    p.add_argument("--lmbda", type=non_negative_float, default=0.0, action=_Given,
                    help="regularisation strength lambda (default 0)")
-    p.add_argument("--regularization", choices=("L2", "L1"), default="L2")
-    p.add_argument("--momentum", type=float, default=0.0, help="momentum coefficient mu")
-    p.add_argument("--dropout", type=non_negative_float, default=0.0,
+    p.add_argument("--regularization", choices=("L2", "L1"), default="L2", action=_Given)
+    p.add_argument("--momentum", type=float, default=0.0, action=_Given,
+                   help="momentum coefficient mu")
+    p.add_argument("--dropout", type=non_negative_float, default=0.0, action=_Given,
                    help="probability of dropping each hidden unit")
-    p.add_argument("--training-size", type=positive_int, default=None,
+    p.add_argument("--training-size", type=positive_int, default=None, action=_Given,
                    help="train on the first N training images only")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--seed", type=non_negative_int, default=None,
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", action=_Given)
+    p.add_argument("--seed", type=non_negative_int, default=None, action=_Given,
                    help="random seed (default: drawn and recorded in the metrics)")
     add_data_arguments(p)
+    for action in p._actions:  # the data options come from common.py: track them too
+        if action.dest in ("dataset", "evaluation_set"):
+            action.__class__ = _Given
     p.add_argument("--save", metavar="PATH", help="write the trained model here (JSON)")
     p.add_argument("--metrics", metavar="PATH", help="write per-epoch metrics here (JSON)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="save the full training state here after every epoch (.npz), so the "
+                        "run can be resumed after Ctrl-C, SIGTERM or a crash")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this checkpoint (its settings are used; "
+                        "checkpoints keep going to PATH unless --checkpoint says otherwise)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(run=run)
     return p
@@ -58,22 +100,85 @@ def _config(args, seed, n_train, n_eval):
     return config
 
 
+def _row(record):
+    """The metrics file's entry for one epoch record of Network.SGD."""
+    return {"epoch": record["epoch"],
+            "evaluation_accuracy": record["evaluation_accuracy"],
+            "evaluation_correct": record["evaluation_correct"],
+            "evaluation_cost": record["evaluation_cost"],
+            "seconds": record["seconds"]}
+
+
+def _settings_from_checkpoint(args, ck):
+    """Put the checkpoint's settings into ``args``; refuse explicit options that contradict them."""
+    config, path = ck.config, args.resume
+    missing = [k for k in (*FIXED_BY_CHECKPOINT, "epochs") if k not in config]
+    if missing or config.get("dataset") not in ("mnist", "fashion-mnist") \
+            or config.get("evaluation_set") not in EVALUATION_SETS \
+            or type(config.get("training_size")) is not int or config["training_size"] < 1:
+        raise UsageError(f"{path}: this checkpoint was not written by 'python -m network train' "
+                         f"(its settings are missing or wrong: {missing or 'dataset'}); resume it "
+                         f"with network.resumable.resume")
+    given = getattr(args, "given_options", set())
+    for key in FIXED_BY_CHECKPOINT:
+        if key in given and getattr(args, key) != config[key]:
+            option = "--" + key.replace("_", "-")
+            raise UsageError(f"{option} {getattr(args, key)} conflicts with the checkpoint {path}, "
+                             f"which was trained with {key} {config[key]}; leave the option out "
+                             f"to resume, or start a new run without --resume")
+        setattr(args, key, config[key])
+    if "epochs" not in given:
+        args.epochs = max(config["epochs"], ck.epochs_done)
+    elif args.epochs < ck.epochs_done:
+        raise UsageError(f"--epochs {args.epochs}: the checkpoint {path} already holds "
+                         f"{ck.epochs_done} epochs; give at least that many")
+
+
 def run(args):
+    progress = {"saved_epochs": None, "network": None, "path": args.checkpoint or args.resume}
+    with interruptible():
+        try:
+            return _run(args, progress)
+        except KeyboardInterrupt as exc:
+            return _interrupted(exc, progress)
+
+
+def _interrupted(exc, progress):
+    saved, net, path = progress["saved_epochs"], progress["network"], progress["path"]
+    what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
+    if net is None:
+        print(f"{what} before training started", file=sys.stderr)
+    elif saved is None:
+        print(f"{what} at epoch {len(net.history)}; no checkpoint to resume from (train with "
+              f"--checkpoint PATH to make a run resumable)", file=sys.stderr)
+    else:
+        print(f"{what} at epoch {saved}; {path} holds the {saved} complete "
+              f"epoch(s); resume with: python -m network train --resume {path}", file=sys.stderr)
+    return exit_status(exc)
+
+
+def _run(args, progress):
+    ck = None
+    if args.resume:
+        ck = load_checkpoint(args.resume)
+        _settings_from_checkpoint(args, ck)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     (X_train, y_train), (X_eval, y_eval) = load_splits(args)
     if args.training_size is not None:
         X_train, y_train = X_train[:args.training_size], y_train[:args.training_size]
     check_sizes_fit(args.sizes, X_train)
-    net = Network(args.sizes, cost=args.cost, activation=args.activation, init=args.init,
-                  seed=seed, dtype=np.dtype(args.dtype))
-    metrics = {"config": _config(args, seed, len(y_train), len(y_eval)), "epochs": []}
+    if ck is None:
+        net = Network(args.sizes, cost=args.cost, activation=args.activation, init=args.init,
+                      seed=seed, dtype=np.dtype(args.dtype))
+    else:
+        net = ck.network
+        progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds to it
+    progress["network"] = net
+    metrics = {"config": _config(args, seed, len(y_train), len(y_eval)),
+               "epochs": [_row(r) for r in net.history]}
 
     def report(network, record):
-        row = {"epoch": record["epoch"],
-               "evaluation_accuracy": record["evaluation_accuracy"],
-               "evaluation_correct": record["evaluation_correct"],
-               "evaluation_cost": record["evaluation_cost"],
-               "seconds": record["seconds"]}
+        row = _row(record)
         metrics["epochs"].append(row)
         if not args.quiet:
             print(f"Epoch {row['epoch']}: {row['evaluation_correct']} / {len(y_eval)} "
@@ -82,16 +187,61 @@ def run(args):
         if args.metrics:
             atomic_write_json(args.metrics, metrics)
 
-    print(f"Training {args.sizes} ({args.cost}, {args.activation}, init {args.init}) on "
-          f"{len(y_train)} {args.dataset} images, scoring on the {args.evaluation_set} set "
-          f"({len(y_eval)}); eta {args.eta}, mini-batch {args.mini_batch_size}, "
-          f"lambda {args.lmbda}, seed {seed}", flush=True)
+    guard = DivergenceGuard(chance=chance_level(y_eval, args.sizes[-1]),
+                            evaluation_size=len(y_eval), probe=X_eval[:PROBE_ROWS])
+    callbacks = [guard, report]  # the guard first: a diverged epoch is neither reported nor saved
+    options = dict(lmbda=args.lmbda, regularization=args.regularization, momentum=args.momentum,
+                   dropout=args.dropout, monitor_evaluation_cost=True,
+                   monitor_evaluation_accuracy=True)
+    if ck is not None:
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: "
+              f"{args.sizes} ({args.cost}, {args.activation}), eta {args.eta}, mini-batch "
+              f"{args.mini_batch_size}, lambda {args.lmbda}, seed {seed}", flush=True)
+    else:
+        print(f"Training {args.sizes} ({args.cost}, {args.activation}, init {args.init}) on "
+              f"{len(y_train)} {args.dataset} images, scoring on the {args.evaluation_set} set "
+              f"({len(y_eval)}); eta {args.eta}, mini-batch {args.mini_batch_size}, "
+              f"lambda {args.lmbda}, seed {seed}", flush=True)
+
+    def saved(path, epochs_done):
+        progress["saved_epochs"] = epochs_done
+
     start = time.perf_counter()
-    net.SGD((X_train, y_train), args.epochs, args.mini_batch_size, args.eta, args.lmbda,
-            evaluation_data=(X_eval, y_eval), monitor_evaluation_cost=True,
-            monitor_evaluation_accuracy=True, regularization=args.regularization,
-            momentum=args.momentum, dropout=args.dropout, callbacks=[report], verbose=False)
+    try:
+        # Overflow warnings would only announce, untidily, what the guard says in one line.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if ck is not None:
+                resume(args.resume, (X_train, y_train), evaluation_data=(X_eval, y_eval),
+                       callbacks=callbacks, epochs=args.epochs,
+                       checkpoint=args.checkpoint or args.resume, loaded=ck, on_save=saved)
+            elif args.checkpoint:
+                train(net, (X_train, y_train), args.epochs, args.mini_batch_size, args.eta,
+                      checkpoint=args.checkpoint, evaluation_data=(X_eval, y_eval),
+                      callbacks=callbacks, config=metrics["config"], on_save=saved, **options)
+            else:
+                net.SGD((X_train, y_train), args.epochs, args.mini_batch_size, args.eta,
+                        evaluation_data=(X_eval, y_eval), callbacks=callbacks, verbose=False,
+                        **options)
+    except TrainingDiverged as exc:
+        metrics["summary"] = {"diverged": {"epoch": exc.epoch, "mini_batch": exc.batch,
+                                           "cause": exc.cause, "message": str(exc)}}
+        if args.metrics:
+            atomic_write_json(args.metrics, metrics)
+        saved_epochs = progress["saved_epochs"]
+        kept = (f"; {progress['path']} keeps the last good state ({saved_epochs} complete "
+                f"epochs)" if saved_epochs is not None else "")
+        raise TrainingDiverged(f"{exc}{kept}", exc.epoch, exc.batch, exc.cause) from None
     total = time.perf_counter() - start
+    _summary(args, metrics, guard, total)
+    if args.metrics:
+        atomic_write_json(args.metrics, metrics)
+    if args.save:
+        net.save(args.save)
+        print(f"Saved the model to {args.save}")
+    return 0
+
+
+def _summary(args, metrics, guard, total):
     epochs = metrics["epochs"]
     if epochs:
         best = max(epochs, key=lambda r: r["evaluation_accuracy"])
@@ -100,13 +250,11 @@ def run(args):
         print(f"Best {args.evaluation_set} accuracy {100 * best['evaluation_accuracy']:.2f}% at "
               f"epoch {best['epoch']}; final {100 * epochs[-1]['evaluation_accuracy']:.2f}%; "
               f"{len(epochs)} epochs in {total:.1f} s")
+        saturation = guard.saturation()
+        if saturation is not None:
+            summary["saturated_at_chance"] = saturation
+            print(saturation["message"])
     else:
         summary = {"seconds": total}
         print("No epochs run (--epochs 0).")
     metrics["summary"] = summary
-    if args.metrics:
-        atomic_write_json(args.metrics, metrics)
-    if args.save:
-        net.save(args.save)
-        print(f"Saved the model to {args.save}")
-    return 0

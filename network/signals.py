@@ -1,0 +1,53 @@
+"""SIGTERM as an exception, so a terminated run takes the same clean path as Ctrl-C.
+
+Python turns SIGINT (Ctrl-C) into ``KeyboardInterrupt``; SIGTERM (``kill``, a
+batch system's time limit) would end the process on the spot.  Inside
+``interruptible()`` SIGTERM raises ``Terminated``, a ``KeyboardInterrupt``
+subclass, so every ``except KeyboardInterrupt``/``finally`` runs the same way
+for both; ``exit_status`` gives the shell's convention, 128 + signal number
+(130 for SIGINT, 143 for SIGTERM).
+
+Left out on purpose: SIGHUP, SIGQUIT, Windows console events, and anything
+that writes state from inside a signal handler -- the handler only raises.
+"""
+
+import contextlib
+import signal
+import threading
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated.
+
+    SIGINT gets Python's default handler even if the process inherited it
+    ignored (a background job of a non-interactive shell), since a training
+    run promises to stop cleanly on Ctrl-C.  The old handlers come back on exit.
+    Outside the main thread (where signals cannot be handled) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def exit_status(interrupt):
+    """128 + the signal number: 143 for Terminated, 130 for any other KeyboardInterrupt."""
+    signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+    return 128 + int(signum)
