@@ -25,7 +25,7 @@ import numpy as np
 
 from ..checkpoint import load_checkpoint
 from ..divergence import DivergenceGuard, TrainingDiverged, chance_level
-from ..errors import UsageError
+from ..errors import NNDLError, UsageError
 from ..files import atomic_write_json
 from ..network import Network
 from ..resumable import resume, train
@@ -152,6 +152,10 @@ def _interrupted(exc, progress):
         print(f"{what} at epoch {len(net.history)}; no checkpoint to resume from (train with "
               f"--checkpoint PATH to make a run resumable)", file=sys.stderr)
     else:
+        try:  # the file is the truth (the signal may have landed between its rename and on_save)
+            saved = load_checkpoint(path).epochs_done
+        except NNDLError:
+            pass
         print(f"{what} at epoch {saved}; {path} holds the {saved} complete "
               f"epoch(s); resume with: python -m network train --resume {path}", file=sys.stderr)
     return exit_status(exc)
