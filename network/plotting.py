@@ -164,10 +164,10 @@ def latent_scatter_gif(path, points, labels, digits, titles, degrees_per_frame=4
     for t, (pts, title) in enumerate(zip(points, titles)):
         fig = plt.figure(figsize=(4.2, 4.2))
         ax = fig.add_subplot(projection="3d")
-        for d in digits:
+        for i, d in enumerate(digits):
             sel = keep & (labels == d)
             ax.scatter(pts[sel, 0], pts[sel, 1], pts[sel, 2], s=3, alpha=0.5,
-                       color=DIGIT_COLOURS(d), label=str(d))
+                       color=DIGIT_COLOURS(i), label=str(d))
         ax.set(xlim=(0, 1), ylim=(0, 1), zlim=(0, 1), xlabel="h1", ylabel="h2", zlabel="h3")
         ax.view_init(elev=20, azim=30 + degrees_per_frame * t)
         ax.legend(loc="upper left", fontsize=8, markerscale=3)
@@ -178,18 +178,14 @@ def latent_scatter_gif(path, points, labels, digits, titles, degrees_per_frame=4
 
 
 def scatter3d(path, points, labels, digits, title):
-    """One still of the latent scatter (the last frame), as a PNG."""
-    return _save_first_frame(path, points, labels, digits, title)
-
-
-def _save_first_frame(path, points, labels, digits, title):
+    """One still of the latent scatter (e.g. the last frame) as a PNG."""
     labels = np.asarray(labels)
     fig = plt.figure(figsize=(5, 5))
     ax = fig.add_subplot(projection="3d")
-    for d in digits:
+    for i, d in enumerate(digits):
         sel = labels == d
         ax.scatter(points[sel, 0], points[sel, 1], points[sel, 2], s=3, alpha=0.5,
-                   color=DIGIT_COLOURS(d), label=str(d))
+                   color=DIGIT_COLOURS(i), label=str(d))
     ax.set(xlim=(0, 1), ylim=(0, 1), zlim=(0, 1), xlabel="h1", ylabel="h2", zlabel="h3")
     ax.view_init(elev=20, azim=30)
     ax.legend(loc="upper left", fontsize=8, markerscale=3)
