@@ -257,3 +257,19 @@ def test_bad_training_arguments_say_what_is_wrong():
         net.SGD((X, y), 1, 0, 0.1)
     with pytest.raises(UsageError, match="eta"):
         net.SGD((X, y), 1, 10, -1.0)
+
+
+def test_schedules_early_stopping_and_eta_halving_work_on_a_conv_network():
+    """Chapter 6 problems (early stopping, eta schedule): schedules.py's callbacks apply as is."""
+    from network.schedules import HalveOnNoImprovement, NoImprovementInN
+    rng = np.random.default_rng(4)
+    X, y = _toy_images(rng, 60)
+    net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 2)], seed=0)
+    stop = NoImprovementInN(n=1, keep_best=True)
+    net.SGD((X, y), 30, 10, 1e-6, validation_data=(X, y), callbacks=[stop], verbose=False)
+    assert len(net.history) < 30 and stop.stop_epoch == len(net.history) - 1
+    stop.restore(net)
+    assert net.accuracy((X, y)) / len(y) == stop.best
+    halve = HalveOnNoImprovement(n=1, min_fraction_inverse=4)
+    net.SGD((X, y), 30, 10, 1e-6, validation_data=(X, y), callbacks=[halve], verbose=False)
+    assert net.optimizer.eta == pytest.approx(0.25e-6) and len(halve.halvings) == 2

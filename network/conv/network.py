@@ -208,6 +208,8 @@ class ConvNetwork:
                       "eta": optimizer.eta}
             if val is not None:
                 record["validation_accuracy"] = self.accuracy(val) / len(val[1])
+                # the key schedules.py watches, so its early stopping and eta rules apply here
+                record["evaluation_accuracy"] = record["validation_accuracy"]
             if test is not None:
                 record["test_accuracy"] = self.accuracy(test) / len(test[1])
             self.history.append(record)
@@ -220,6 +222,26 @@ class ConvNetwork:
             if any([bool(cb(self, record)) for cb in callbacks]):
                 break
         return self.history
+
+    # ---- the parameters as lists (what schedules.py's keep_best copies) --------------
+
+    @property
+    def weights(self):
+        return [layer.w for layer in self.layers]
+
+    @weights.setter
+    def weights(self, values):
+        for layer, w in zip(self.layers, values):
+            layer.w = np.asarray(w, dtype=self.dtype).reshape(layer.w.shape)
+
+    @property
+    def biases(self):
+        return [layer.b for layer in self.layers]
+
+    @biases.setter
+    def biases(self, values):
+        for layer, b in zip(self.layers, values):
+            layer.b = np.asarray(b, dtype=self.dtype).reshape(layer.b.shape)
 
     # ---- evaluation ---------------------------------------------------------------
 
