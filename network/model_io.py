@@ -97,6 +97,8 @@ def _array(value, shape, what, path):
         raise ModelFileError(f"{path}: {what} should have {shape[0]} rows, got {got}")
     try:
         arr = np.array(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64 (a 400-digit one, say)
+        raise ModelFileError(f"{path}: {what} holds a number too large for a float") from None
     except (ValueError, TypeError):
         raise ModelFileError(f"{path}: {what} is not a rectangular array of numbers") from None
     if arr.shape != shape:
