@@ -90,15 +90,21 @@ def read_expanded(filename):
     return X, y.astype(np.int64), md5
 
 
-def load_expanded(out=None, path=None, verbose=True):
+def load_expanded(out=None, path=None, source=None, verbose=True):
     """The 250,000 expanded training images as (X uint8 (250000, 784), y int64).
 
     The cache lives in ``out`` if given, else next to the MNIST files (``path``, or
     wherever ``network.data.datasets`` finds them); it is built when missing or
-    when it was made from different source images.
+    when it was made from different source images.  ``source``: the (X uint8, y)
+    images to expand instead of the book's 50,000 training images.
     """
-    from .mnist_loader import load_arrays
-    (X, y), _, _ = load_arrays("mnist", path=path, dtype=np.uint8)
+    if source is None:
+        from .mnist_loader import load_arrays
+        (X, y), _, _ = load_arrays("mnist", path=path, dtype=np.uint8)
+    else:
+        X, y = np.asarray(source[0]), np.asarray(source[1])
+        if X.dtype != np.uint8:
+            raise UsageError(f"load_expanded: source images must be uint8 pixels, got {X.dtype}")
     md5 = _fingerprint(X)
     folder = Path(out) if out is not None else _default_folder(path)
     filename = folder / CACHE_NAME
