@@ -9,9 +9,12 @@ the last epoch): the classes move towards corners of the cube, 4 and 9 overlap.
 
     python chapters/seed_latent.py [latent] [--quick] [--seed S] [--out DIR]
 
-Deliberately left out: the seed's PyTorch initialisation; the network starts
-from the N(0, 1/n_in) weights, the closest match to PyTorch's small uniform
-weights.
+The seed trained with PyTorch; here the network starts from N(0, 1/n_in) weights
+(closest to PyTorch's small uniform ones) and eta is 6.0: at the book's 3.0 the
+3-unit bottleneck stalls near 82-83% validation accuracy for 20 epochs and more
+(measured, seed 12345678), at 6.0 it reaches the seed's ~89%.
+
+Deliberately left out: the seed's PyTorch initialisation itself.
 """
 
 import numpy as np
@@ -21,7 +24,7 @@ from network import plotting
 
 chapter = common.Chapter("seed_latent", __doc__.split("\n")[0])
 SIZES = [784, 10, 3, 10]
-ETA = 3.0
+ETA = 6.0
 MB = 20
 DIGITS = (0, 4, 9)
 PER_DIGIT = 300      # points per digit drawn in the animation (all are saved)
@@ -35,7 +38,7 @@ def bottleneck(net, X):
     return a
 
 
-@chapter.experiment("latent", "[784,10,3,10], quadratic, eta 3.0, mb 20, 50 epochs: the 3-unit layer per epoch (val)")
+@chapter.experiment("latent", "[784,10,3,10], quadratic, eta 6.0, mb 20, 50 epochs: the 3-unit layer per epoch (val)")
 def latent(ctx):
     training, validation, _ = ctx.data()
     X, y = training
