@@ -35,7 +35,7 @@ from network.conv.io import load_conv_network
 
 chapter = common.Chapter("chap6", __doc__.split("\n")[0])
 MB = 10
-QUICK_TRAIN = 5000          # --quick: a 5,000-image slice, one epoch per network
+QUICK_TRAIN = 3000          # --quick: a 3,000-image slice, one epoch per network
 BUDGET = {"epochs": 60, "minutes": None}   # set from --epochs / --minutes
 
 
@@ -95,7 +95,7 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1):
     training, validation, test = ctx.data(n_train=QUICK_TRAIN if ctx.quick else None)
     if expanded:
         if ctx.quick:
-            training = (training[0][:1000], training[1][:1000])   # 5,000 once expanded
+            training = (training[0][:600], training[1][:600])     # 3,000 once expanded
         training = expand(*training)
     net = ConvNetwork(layers, seed=ctx.seed)
     epochs = ctx.pick(BUDGET["epochs"], quick_epochs)
