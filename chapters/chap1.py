@@ -38,17 +38,32 @@ def _run(ctx, sizes, eta, epochs, quick_epochs=2, evaluation="test", seed_offset
 
 # ---- the chapter's networks ----------------------------------------------------------------
 
-@chapter.experiment("net30", "[784,30,10], eta 3.0, 30 epochs (the book: epoch 0 9129, best 95.42%)")
+def _three_seeds(ctx, sizes, eta, label):
+    """The book quotes the best of three runs: seeds S, S+1, S+2 (one in --quick)."""
+    runs, net0 = {}, None
+    for k in range(ctx.pick(3, 1)):
+        net, run = _run(ctx, sizes, eta, 30, seed_offset=k)
+        run["seed"] = ctx.seed + k
+        runs[f"{label}, seed {ctx.seed + k}"] = run
+        net0 = net0 or net
+    best = max(runs, key=lambda k: runs[k]["best"])
+    return net0, {"runs": runs, "best_of_runs": runs[best]["best"], "best_run": best}
+
+
+@chapter.experiment("net30", "[784,30,10], eta 3.0, 30 epochs, 3 seeds (the book: epoch 0 9129, best of three 95.42%)")
 def net30(ctx):
-    net, run = _run(ctx, [784, 30, 10], 3.0, 30)
-    net.save(ctx.path(".model.json"))   # reused by binary-output and hidden-weights
-    return {"runs": {"[784,30,10] eta 3.0": run}, "book": {"best": 95.42, "epoch0": 91.29}}
+    net, result = _three_seeds(ctx, [784, 30, 10], 3.0, "[784,30,10] eta 3.0")
+    net.save(ctx.path(".model.json"))   # the first seed's; reused by binary-output and hidden-weights
+    return {**result, "book": {"best": 95.42, "epoch0": 91.29}}
 
 
-@chapter.experiment("net100", "[784,100,10], eta 3.0, 30 epochs (the book: 96.59%)")
+@chapter.experiment("net100", "[784,100,10], eta 3.0, 30 epochs, 3 seeds (the book: 96.59%)")
 def net100(ctx):
-    _, run = _run(ctx, [784, 100, 10], 3.0, 30)
-    return {"runs": {"[784,100,10] eta 3.0": run}, "book": {"best": 96.59}}
+    # With N(0,1) weights from 100 hidden neurons the output neurons start deep in
+    # saturation (z has standard deviation ~7), where the quadratic cost learns slowly;
+    # the book's footnote warns that some runs do much worse.  Hence three seeds.
+    _, result = _three_seeds(ctx, [784, 100, 10], 3.0, "[784,100,10] eta 3.0")
+    return {**result, "book": {"best": 96.59}}
 
 
 @chapter.experiment("eta-small", "[784,100,10], eta 0.001: far too slow (the book: 11.39% -> 21.42%)")
