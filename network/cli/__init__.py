@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import NNDLError
-from . import evaluate, train
+from . import evaluate, grid, train
 
-COMMANDS = [train, evaluate]
+COMMANDS = [train, evaluate, grid]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,169 @@
+"""``python -m network grid``: search hyper-parameters, resumably, in worker processes.
+
+Every option takes one or more values; the runs are their product (or
+``--random N`` samples).  Writes into ``--out DIR``: results.jsonl (one line
+per finished run; rerun the same command to finish an interrupted grid),
+table.txt, selection.json (the configuration chosen on validation accuracy
+and its test score, computed once), heatmap.png and curves.png.
+"""
+
+import time
+
+import numpy as np
+
+from ..errors import UsageError
+from ..files import atomic_write_text
+from .common import non_negative_int, positive_int
+
+# option name -> (flag, type, help)
+SWEPT = [
+    ("cost", "--cost", str, "quadratic, cross-entropy, log-likelihood"),
+    ("activation", "--activation", str, "hidden activation: sigmoid, tanh, relu, identity"),
+    ("output_activation", "--output-activation", str, "default (by cost), sigmoid, softmax"),
+    ("init", "--init", str, "default (N(0, 1/n_in)) or large (N(0, 1))"),
+    ("eta", "--eta", float, "learning rates"),
+    ("mini_batch_size", "--mini-batch-size", int, "mini-batch sizes"),
+    ("lmbda", "--lmbda", float, "regularisation strengths lambda"),
+    ("regularization", "--regularization", str, "L2 or L1"),
+    ("momentum", "--momentum", float, "momentum coefficients mu"),
+    ("dropout", "--dropout", float, "dropout probabilities of hidden units"),
+    ("epochs", "--epochs", int, "epochs per run (default 10)"),
+    ("dtype", "--dtype", str, "float64 or float32"),
+    ("seed", "--seed", int, "seeds (default 0: every run starts from the same weights)"),
+    ("backend", "--backend", str, "numba or numpy (default: the Network's)"),
+]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "grid", help="grid or random search over hyper-parameters",
+        description="Train one network per combination of the values given, select on the "
+                    "validation set, score the chosen one on the test set.")
+    p.add_argument("--sizes", nargs="+", default=None, metavar="N",
+                   help="layer sizes, e.g. 784 30 10 (default); several architectures as "
+                        "784,30,10 784,100,10")
+    for name, flag, kind, text in SWEPT:
+        p.add_argument(flag, dest=name, nargs="+", type=kind, default=None, metavar="V",
+                       help=text)
+    p.add_argument("--random", type=positive_int, default=None, metavar="N",
+                   help="sample N configurations instead of the full product (eta and lambda "
+                        "log-uniform between the smallest and largest value given)")
+    p.add_argument("--random-seed", type=non_negative_int, default=0)
+    p.add_argument("--training-cost", action="store_true",
+                   help="also record the training cost before and after every epoch")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="folder for results.jsonl, table.txt, selection.json and the plots")
+    p.add_argument("--workers", type=non_negative_int, default=1,
+                   help="worker processes (default 1; 0 runs in this process)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS/numba threads per worker (default: cores // workers)")
+    p.add_argument("--top", type=non_negative_int, default=10,
+                   help="rows of the table to print (all are in table.txt)")
+    p.add_argument("--curves", type=positive_int, default=5,
+                   help="how many of the best runs curves.png shows")
+    p.add_argument("--no-plots", action="store_true", help="skip heatmap.png and curves.png")
+    p.add_argument("--no-test", action="store_true", help="do not score the test set at all")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    p.add_argument("--data-path", metavar="DIR", default=None,
+                   help="folder holding the four IDX files (default: looked up)")
+    p.add_argument("--data", metavar="FILE.npz", default=None,
+                   help="use these arrays instead: X_train, y_train, X_val, y_val "
+                        "(and optionally X_test, y_test)")
+    p.add_argument("--training-size", type=positive_int, default=None,
+                   help="use the first N training images only")
+    p.add_argument("--validation-size", type=positive_int, default=None,
+                   help="use the first N validation images only")
+    p.set_defaults(run=run)
+    return p
+
+
+def _sizes(tokens):
+    """784 30 10 -> one architecture; 784,30,10 784,100,10 -> several."""
+    try:
+        if any("," in t for t in tokens):
+            return [[int(s) for s in t.split(",")] for t in tokens]
+        return [[int(t) for t in tokens]]
+    except ValueError:
+        raise UsageError(f"--sizes: {' '.join(tokens)!r} is not a list of whole numbers") from None
+
+
+def spec_from_args(args):
+    spec = {name: getattr(args, name) for name, *_ in SWEPT if getattr(args, name) is not None}
+    if args.sizes is not None:
+        spec["sizes"] = _sizes(args.sizes)
+    spec.update(random=args.random, random_seed=args.random_seed,
+                training_cost=args.training_cost)
+    return spec
+
+
+def load_data(args):
+    """(training, validation, test) as uint8 pixels and int labels, and the data's name."""
+    if args.data:
+        try:
+            with np.load(args.data) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--data {args.data}: cannot read it as an .npz file ({exc})") from None
+        missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in arrays]
+        if missing:
+            raise UsageError(f"--data {args.data}: missing array(s) {', '.join(missing)}")
+        splits = [(arrays["X_train"], arrays["y_train"]), (arrays["X_val"], arrays["y_val"]),
+                  (arrays["X_test"], arrays["y_test"]) if "X_test" in arrays else None]
+        name = str(args.data)
+    else:
+        from ..mnist_loader import load_arrays
+        splits = list(load_arrays(args.dataset, path=args.data_path, dtype=np.uint8))
+        name = args.dataset
+    if args.training_size is not None:
+        splits[0] = (splits[0][0][:args.training_size], splits[0][1][:args.training_size])
+    if args.validation_size is not None:
+        splits[1] = (splits[1][0][:args.validation_size], splits[1][1][:args.validation_size])
+    return splits, name
+
+
+def run(args):
+    from .. import grid
+
+    spec = grid.grid_spec(spec_from_args(args))  # a bad spec fails before data is loaded
+    splits, name = load_data(args)
+    data = tuple(s for s in splits if s is not None)
+    n_runs = len(grid.run_configs(spec))
+    shown = [n for n in grid.varying_options(spec) if n != "seed"]
+    print(f"Grid of {n_runs} runs ({', '.join(shown)}) on {len(data[0][1])} {name} training "
+          f"images, selecting on {len(data[1][1])} validation images; results in "
+          f"{args.out}/{grid.RESULTS_NAME}", flush=True)
+    start = time.perf_counter()
+
+    def progress(row, done, total):
+        c = row["config"]
+        setting = ", ".join(f"{n} {c[n]}" for n in shown)
+        print(f"[{done}/{total}] {setting}: best validation "
+              f"{100 * row['best_validation_accuracy']:.2f}% (epoch {row['best_epoch']}), "
+              f"{row['seconds']:.1f} s", flush=True)
+
+    result = grid.run_grid(spec, data=data, out=args.out, workers=args.workers,
+                           threads=args.threads, progress=progress,
+                           score_test=not args.no_test, data_name=name)
+    if result.resumed:
+        print(f"Resumed: {result.resumed} of {n_runs} runs were already finished and were "
+              f"not repeated.")
+    print(f"{n_runs} runs in {time.perf_counter() - start:.1f} s. Best first (validation set):")
+    print(result.table(args.top or None))
+    atomic_write_text(f"{args.out}/table.txt", result.table() + "\n")
+    best = result.best
+    setting = ", ".join(f"{n} {best['config'][n]}" for n in shown)
+    print(f"Chosen on validation accuracy: {setting}: "
+          f"{100 * best['best_validation_accuracy']:.2f}% at epoch {best['best_epoch']}.")
+    if result.test is not None:
+        t = result.test
+        note = "" if t["reproduced"] else " (warning: the retrained run did not reproduce " \
+                                          "the grid's validation accuracy)"
+        print(f"Test set, scored once for this configuration only (retrained "
+              f"{t['epochs_trained']} epochs with seed {t['config']['seed']}): "
+              f"{100 * t['test_accuracy']:.2f}% ({t['test_correct']} / {t['test_size']}){note}")
+    if not args.no_plots:
+        from ..plotting_grid import plot_curves, plot_heatmaps
+        plot_heatmaps(result.spec, result.rows, f"{args.out}/heatmap.png")
+        plot_curves(result.spec, result.rows, f"{args.out}/curves.png", top=args.curves)
+        print(f"Figures: {args.out}/heatmap.png, {args.out}/curves.png")
+    return 0
