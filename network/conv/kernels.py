@@ -175,6 +175,11 @@ def maxpool_backward_numpy(dout, arg, s, H, W):
 
 # ---- the implementations the layers use ---------------------------------------------
 
+im2col = im2col_numba
+col2im = col2im_numba
+maxpool = maxpool_numba
+maxpool_backward = maxpool_backward_numba
+
 IMPLEMENTATIONS = {
     "numba": dict(im2col=im2col_numba, col2im=col2im_numba, maxpool=maxpool_numba,
                   maxpool_backward=maxpool_backward_numba),
