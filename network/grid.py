@@ -175,14 +175,15 @@ def run_configs(spec):
         config = {}
         for name in names:
             values = options[name]
-            positive = [v for v in values if v > 0] if name in LOG_UNIFORM else []
-            if positive and not (0.0 in values and rng.random() < 1 / len(values)):
+            if name not in LOG_UNIFORM:
+                config[name] = values[rng.integers(len(values))]
+                continue
+            positive = [v for v in values if v > 0]
+            if not positive or (0.0 in values and rng.random() < 1 / len(values)):
+                config[name] = 0.0  # lambda = 0 stays one choice among the values listed
+            else:
                 lo, hi = np.log(min(positive)), np.log(max(positive))
                 config[name] = _sig3(float(np.exp(rng.uniform(lo, hi))))  # log-uniform
-            elif name in LOG_UNIFORM and not positive:
-                config[name] = 0.0
-            else:
-                config[name] = values[rng.integers(len(values))]
         if run_key(config) not in seen:  # a repeat would only waste a run
             seen.add(run_key(config))
             configs.append(config)
@@ -315,6 +316,17 @@ class InlineExecutor(cf.Executor):
         return future
 
 
+def _finished(executor, configs, data, training_cost):
+    """Yield each run's row as it finishes (in order, one at a time, for InlineExecutor)."""
+    if isinstance(executor, InlineExecutor):
+        for c in configs:  # run lazily, so each row is saved before the next run starts
+            yield run_config(c, data, training_cost)
+        return
+    futures = [executor.submit(run_config, c, data, training_cost) for c in configs]
+    for future in cf.as_completed(futures):
+        yield future.result()
+
+
 def default_threads(workers):
     """Threads per worker so that workers x threads does not exceed the cores."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -445,10 +457,7 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     # The default pool's workers hold the data already; any other executor gets it per task.
     task_data = None if own and workers != 0 else (train, validation)
     try:
-        futures = [executor.submit(run_config, c, task_data, spec["training_cost"])
-                   for c in pending]
-        for future in cf.as_completed(futures):
-            row = future.result()
+        for row in _finished(executor, pending, task_data, spec["training_cost"]):
             rows.append(row)
             if results is not None:
                 results.append(row)
