@@ -212,16 +212,26 @@ def plot_conv1(result, out):
     return figures
 
 
+def _add_budget_options(parser):
+    parser.add_argument("--epochs", type=int, default=60,
+                        help="epochs per network (default 60, the book's)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="stop a network before an epoch would end past this many minutes")
+    return parser
+
+
+_common_parser = chapter.parser
+chapter.parser = lambda: _add_budget_options(_common_parser())   # --help lists them too
+
+
 def main(argv=None):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--epochs", type=int, default=60)
-    pre.add_argument("--minutes", type=float, default=None)
-    known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    known, _ = _add_budget_options(argparse.ArgumentParser(add_help=False)).parse_known_args(argv)
     if known.epochs < 1 or (known.minutes is not None and known.minutes <= 0):
         print("chap6: --epochs and --minutes must be positive", file=sys.stderr)
         return 2
     BUDGET.update(epochs=known.epochs, minutes=known.minutes)
-    return chapter.main(rest)
+    return chapter.main(argv)
 
 
 if __name__ == "__main__":
