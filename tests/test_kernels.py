@@ -1,0 +1,228 @@
+"""The numba training kernel against the plain NumPy path, for every supported combination.
+
+The NumPy path (network/backprop.py under Network._train_epoch_numpy) is the
+reference.  The kernel must give the same weights to 1e-12 in float64 from the
+same seed: same permutation, same dropout draws, every cost, activation,
+regulariser and optimiser it supports; and the same again with the JIT turned
+off (NUMBA_DISABLE_JIT=1, the kernel run as plain Python).
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from network import Network
+from network import kernels
+from network.data_format import as_examples
+from network.optimizers import Adam
+
+pytestmark = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+
+REPO = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-12
+
+
+def data(seed, n=103, n_in=12, k=4, pixels=False):
+    rng = np.random.default_rng(seed)
+    if pixels:  # sparse raw pixels, like MNIST: most are 0
+        X = (rng.integers(0, 256, (n, n_in)) * (rng.random((n, n_in)) < 0.3)).astype(np.uint8)
+    else:
+        X = rng.random((n, n_in)) * (rng.random((n, n_in)) < 0.5)
+    return X, rng.integers(0, k, n)
+
+
+def train_both(sizes, data_, epochs=2, mb=10, eta=0.5, lmbda=0.0, net_kwargs=None, **sgd):
+    nets = {}
+    for backend in ("numpy", "numba"):
+        net = Network(sizes, seed=7, backend=backend, **(net_kwargs or {}))
+        net.SGD(data_, epochs, mb, eta, lmbda, verbose=False, **sgd)
+        assert {r["backend"] for r in net.history} == {backend}
+        nets[backend] = net
+    return nets["numpy"], nets["numba"]
+
+
+def assert_same_weights(a, b, tol=TOLERANCE):
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        assert p.shape == q.shape
+        np.testing.assert_allclose(q, p, rtol=0, atol=tol)
+
+
+COSTS = ["quadratic", "cross-entropy", "log-likelihood"]
+HIDDEN = ["sigmoid", "tanh", "relu", "identity", "silu"]
+PENALTIES = [(0.0, "L2"), (3.0, "L2"), (3.0, "L1")]
+OPTIMISERS = [0.0, 0.6]  # momentum mu (0: plain SGD)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("momentum", OPTIMISERS)
+@pytest.mark.parametrize("lmbda,reg", PENALTIES)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("cost", COSTS)
+def test_kernel_epoch_matches_the_numpy_path(cost, hidden, lmbda, reg, momentum, dropout):
+    eta = 0.5 if hidden in ("sigmoid", "tanh") else 0.05
+    a, b = train_both([12, 7, 5, 4], data(1), eta=eta, lmbda=lmbda, regularization=reg,
+                      momentum=momentum, dropout=dropout,
+                      net_kwargs=dict(cost=cost, activation=hidden))
+    assert_same_weights(a, b)
+    if momentum:
+        for v, w in zip(a.optimizer.velocities, b.optimizer.velocities):
+            np.testing.assert_allclose(w, v, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("output", ["tanh", "identity", "relu", "silu"])
+def test_kernel_matches_with_other_output_activations(output):
+    a, b = train_both([12, 6, 4], data(2), eta=0.05, lmbda=1.0,
+                      net_kwargs=dict(cost="quadratic", activation="tanh",
+                                      output_activation=output))
+    assert_same_weights(a, b)
+
+
+@pytest.mark.parametrize("mb", [1, 7, 103])
+def test_kernel_matches_for_every_mini_batch_size_and_raw_pixels(mb):
+    # mb 1 over 300 examples also crosses the kernel's periodic L2 fold (every 256 steps).
+    a, b = train_both([12, 9, 4], data(3, n=300, pixels=True), epochs=1, mb=mb, eta=0.5,
+                      lmbda=5.0, net_kwargs=dict(cost="cross-entropy", init="large"))
+    assert_same_weights(a, b)
+
+
+def test_one_hot_and_fractional_targets_and_three_hidden_layers():
+    rng = np.random.default_rng(4)
+    X = rng.random((50, 6))
+    Y = rng.random((50, 3))  # fractional targets (chapter 3's cross-entropy exercise)
+    a, b = train_both([6, 5, 5, 4, 3], (X, Y), mb=8, eta=1.0, dropout=0.2, momentum=0.3,
+                      net_kwargs=dict(cost="cross-entropy"))
+    assert_same_weights(a, b)
+
+
+@pytest.mark.parametrize("cost,lmbda,eta", [("quadratic", 0.0, 3.0), ("cross-entropy", 5.0, 0.5)])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_one_epoch_equals_the_books_per_example_algorithm_on_both_backends(backend, cost,
+                                                                          lmbda, eta):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_network import book_epoch
+    rng = np.random.default_rng(11)
+    n, m = 103, 10
+    X = rng.random((n, 12))
+    labels = rng.integers(0, 4, n)
+    net = Network([12, 7, 5, 4], cost=cost, init="large", seed=3, backend=backend)
+    w0, b0 = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    order = copy.deepcopy(net.rng).permutation(n)
+    net.SGD((X, labels), 1, m, eta, lmbda, verbose=False)
+    assert net.history[0]["backend"] == backend
+    ref_w, ref_b = book_epoch(w0, b0, X, np.eye(4)[labels], order, m, eta, lmbda, n, cost)
+    for a, b in zip(net.weights + net.biases, ref_w + ref_b):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
+def test_float32_kernel_trains_in_float32_close_to_the_numpy_path():
+    a, b = train_both([12, 7, 4], data(5), lmbda=1.0, net_kwargs=dict(dtype=np.float32))
+    assert all(p.dtype == np.float32 for p in b.weights + b.biases)
+    assert_same_weights(a, b, tol=1e-4)
+
+
+def test_adam_falls_back_to_the_numpy_path():
+    net = Network([12, 5, 4], seed=0)
+    net.SGD(data(6), 1, 10, 0.1, optimizer=Adam(1e-3), verbose=False)
+    assert net.history[0]["backend"] == "numpy"
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_first_nonfinite_mini_batch_is_recorded_not_raised(backend):
+    X, y = data(7, n=60)
+    healthy = Network([12, 6, 4], cost="quadratic", activation="identity",
+                      output_activation="identity", seed=1, backend=backend)
+    healthy.SGD((X, y), 1, 10, 0.01, verbose=False)
+    assert healthy.history[0]["first_nonfinite_batch"] == -1
+    net = Network([12, 6, 4], cost="quadratic", activation="identity",
+                  output_activation="identity", seed=1, backend=backend)
+    with np.errstate(all="ignore"):
+        net.SGD((X, y), 2, 10, 1e30, verbose=False)  # linear units, absurd step: blows up
+    first = net.history[0]["first_nonfinite_batch"]
+    assert 0 <= first < 6 and net.history[1]["first_nonfinite_batch"] == 0
+    assert not all(np.all(np.isfinite(w)) for w in net.weights)
+
+
+def test_both_backends_report_the_same_first_nonfinite_mini_batch():
+    X, y = data(8, n=200)
+    found = []
+    for backend in ("numpy", "numba"):
+        net = Network([12, 6, 4], cost="quadratic", activation="relu",
+                      output_activation="identity", seed=2, backend=backend)
+        with np.errstate(all="ignore"):
+            net.SGD((X, y), 1, 5, 1e4, verbose=False)
+        found.append(net.history[0]["first_nonfinite_batch"])
+    assert found[0] == found[1] > 0
+
+
+def test_nonzero_columns_match_their_numpy_twin():
+    for X in (data(9, pixels=True)[0], data(9)[0], np.zeros((3, 5)), np.ones((2, 4))):
+        for got, want in zip(kernels.csr_indices(X), kernels.csr_indices_numpy(X)):
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == want.dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compact_pixels_read_as_the_same_floats(dtype):
+    X, y = data(10, pixels=True)
+    ex = as_examples((X, y), 12, 4, dtype)
+    assert ex.compact and ex.inputs.dtype == np.uint8 and X.flags.writeable
+    want = X.astype(dtype) / 255.0
+    np.testing.assert_array_equal(ex.X, want)
+    np.testing.assert_array_equal(ex.rows([3, 1]), want[[3, 1]])
+    np.testing.assert_array_equal(kernels.pixel_table(dtype)[X], want)
+
+
+def test_pack_and_unpack_round_trip():
+    net = Network([5, 11, 3], seed=0)
+    flat = kernels.pack(net.weights, net.biases, np.float64)
+    widths, w_off, b_off, _ = kernels.layout(net.sizes)
+    assert list(widths) == [16, 8] and flat.shape == (b_off[-1],)
+    ws = [np.zeros_like(w) for w in net.weights]
+    bs = [np.zeros_like(b) for b in net.biases]
+    kernels.unpack(flat, net.sizes, ws, bs)
+    for p, q in zip(net.weights + net.biases, ws + bs):
+        np.testing.assert_array_equal(p, q)
+
+
+_NO_JIT_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from network import Network
+    rng = np.random.default_rng(12)
+    X = (rng.integers(0, 256, (40, 9)) * (rng.random((40, 9)) < 0.4)).astype(np.uint8)
+    y = rng.integers(0, 3, 40)
+    out = {}
+    for name, kw, sgd in [
+            ("sigmoid-l2-momentum-dropout", dict(cost="cross-entropy"),
+             dict(lmbda=2.0, momentum=0.5, dropout=0.25)),
+            ("tanh-l1-softmax", dict(cost="log-likelihood", activation="tanh"),
+             dict(lmbda=2.0, regularization="L1")),
+            ("relu-quadratic-l2", dict(cost="quadratic", activation="relu"), dict(lmbda=2.0))]:
+        net = Network([9, 6, 5, 3], seed=4, backend="numba", **kw)
+        net.SGD((X, y), 2, 6, 0.3, verbose=False, **sgd)
+        out[name] = [p.tolist() for p in net.weights + net.biases]
+    json.dump(out, sys.stdout)
+""")
+
+
+def _run_no_jit_script(disable_jit):
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_DISABLE_JIT="1" if disable_jit else "0")
+    done = subprocess.run([sys.executable, "-c", _NO_JIT_SCRIPT], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout)
+
+
+def test_kernel_gives_the_same_weights_with_the_jit_disabled():
+    jitted, plain = _run_no_jit_script(False), _run_no_jit_script(True)
+    assert jitted.keys() == plain.keys()
+    for name in jitted:
+        for p, q in zip(jitted[name], plain[name]):
+            np.testing.assert_allclose(np.array(q), np.array(p), rtol=0, atol=TOLERANCE,
+                                       err_msg=name)
