@@ -16,11 +16,14 @@ Experiments (default: all, in this order):
 
 Each experiment computes and saves its results (out/vae/<experiment>.json and .npz)
 and then draws its figures from those saved files only (--plot-only redraws).
-Training runs are shared between experiments within one invocation and the trained
-models are kept in out/vae/models/. --quick trains on a few thousand images for two
+Training runs are shared between experiments; each trained model, its history and
+(2-D) its encoder snapshots are kept in out/vae/models/ and reused by a later
+invocation with exactly the same configuration. --quick trains on a few thousand images for two
 epochs: a smoke test for CI, not a result.
 """
 
+import io
+import json
 import sys
 from pathlib import Path
 
@@ -28,7 +31,7 @@ import numpy as np
 
 from common import Chapter  # chapters/common.py: command line, context, saving
 
-from network.files import atomic_write_json
+from network.files import atomic_write_bytes, atomic_write_json
 from network.optimizers import Adam
 from network.vae import VAE
 from network.vae.io import load as load_vae, save as save_vae
@@ -64,7 +67,8 @@ def snapshot_steps(total, n=40):
 
 
 def get_run(ctx, latent_dim, beta):
-    """Train (or reuse from this invocation) a VAE; 2-D runs also record encoder snapshots.
+    """Train a VAE, or reuse it from this invocation or from out/vae/models/ when the saved
+    run has exactly this configuration; 2-D runs also record encoder snapshots.
 
     Returns {"model", "history", "snapshots"}; snapshots (2-D only) hold the probe images'
     mu and logvar (steps, n, 2) for digits MIX_DIGITS of the test set.
@@ -75,16 +79,62 @@ def get_run(ctx, latent_dim, beta):
     X_train, _, X_test, y_test = vae_data(ctx)
     hidden = ctx.pick(HIDDEN, QUICK_HIDDEN)
     epochs, batch = ctx.pick(EPOCHS, QUICK_EPOCHS), ctx.pick(BATCH_SIZE, QUICK_BATCH_SIZE)
-    rng = np.random.default_rng([ctx.seed, latent_dim, int(round(beta * 1000))])
-    model = VAE(latent_dim, hidden, "relu", rng=rng, dtype=np.float32)
+    config = {"latent_dim": latent_dim, "beta": beta, "hidden": list(hidden), "epochs": epochs,
+              "batch_size": batch, "lr": LR, "seed": ctx.seed, "quick": ctx.quick,
+              "n_train": len(X_train), "n_test": len(X_test), "activation": "relu"}
+    folder = ctx.out / "models"
+    folder.mkdir(exist_ok=True)
+    stem = folder / f"vae_z{latent_dim}_beta{beta:g}"
+    run = _load_run(stem, config)
+    if run is None:
+        run = _train_run(config, X_train, X_test, y_test)
+        save_vae(run["model"], stem.with_suffix(".npz"))
+        if run["snapshots"] is not None:
+            s = run["snapshots"]
+            atomic_write_bytes(Path(f"{stem}.snapshots.npz"), _npz_bytes(
+                steps=np.array(s["steps"]), mu=np.array(s["mu"]), logvar=np.array(s["logvar"]),
+                labels=s["labels"]))
+        atomic_write_json(Path(f"{stem}.run.json"), {"config": config, "history": run["history"]})
+    _RUNS[key] = run
+    return run
+
+
+def _npz_bytes(**arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _load_run(stem, config):
+    """The saved run with this exact config, or None (then it is trained again)."""
+    meta = Path(f"{stem}.run.json")
+    if not meta.exists() or not stem.with_suffix(".npz").exists():
+        return None
+    saved = json.loads(meta.read_text())
+    if saved.get("config") != config:
+        return None
     snaps = None
-    on_step = None
+    if config["latent_dim"] == 2:
+        path = Path(f"{stem}.snapshots.npz")
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as d:
+            snaps = {"steps": d["steps"].tolist(), "mu": list(d["mu"]), "logvar": list(d["logvar"]),
+                     "labels": d["labels"]}
+    print(f"   reusing the trained VAE {stem.name} (same configuration)", flush=True)
+    return {"model": load_vae(stem.with_suffix(".npz")), "history": saved["history"], "snapshots": snaps}
+
+
+def _train_run(config, X_train, X_test, y_test):
+    latent_dim, beta, epochs, batch = (config[k] for k in ("latent_dim", "beta", "epochs", "batch_size"))
+    rng = np.random.default_rng([config["seed"], latent_dim, int(round(beta * 1000))])
+    model = VAE(latent_dim, config["hidden"], config["activation"], rng=rng, dtype=np.float32)
+    snaps = on_step = None
     if latent_dim == 2:
-        per_class = ctx.pick(300, 60)
+        per_class = 60 if config["quick"] else 300
         probe_idx = np.concatenate([np.nonzero(y_test == d)[0][:per_class] for d in MIX_DIGITS])
         probe = X_test[probe_idx]
-        steps_per_epoch = -(-len(X_train) // batch)
-        wanted = set(snapshot_steps(epochs * steps_per_epoch))
+        wanted = set(snapshot_steps(epochs * -(-len(X_train) // batch)))
         snaps = {"steps": [], "mu": [], "logvar": [], "labels": y_test[probe_idx]}
 
         def on_step(step, *_):
@@ -95,22 +145,15 @@ def get_run(ctx, latent_dim, beta):
                 snaps["logvar"].append(logvar)
 
         on_step(0)
-        wanted.add(0)
     label = f"latent {latent_dim}, beta {beta:g}"
-    print(f"   training VAE 784-{'-'.join(map(str, hidden))}-{latent_dim}, beta {beta:g}, "
+    print(f"   training VAE 784-{'-'.join(map(str, config['hidden']))}-{latent_dim}, beta {beta:g}, "
           f"{epochs} epochs on {len(X_train)} images", flush=True)
-    history = train(model, X_train, epochs, batch, Adam(LR), beta, rng, X_test=X_test,
+    history = train(model, X_train, epochs, batch, Adam(config["lr"]), beta, rng, X_test=X_test,
                     on_step=on_step,
                     on_epoch=lambda r: print(f"     {label}: epoch {r['epoch']}: train {r['train_loss']:.2f} "
                                              f"test {r['test_loss']:.2f} (KL {r['test_kl']:.2f}) "
                                              f"{r['seconds']:.1f} s", flush=True))
-    models = ctx.out / "models"
-    models.mkdir(exist_ok=True)
-    save_vae(model, models / f"vae_z{latent_dim}_beta{beta:g}.npz")
-    atomic_write_json(models / f"vae_z{latent_dim}_beta{beta:g}.history.json", history)
-    run = {"model": model, "history": history, "snapshots": snaps}
-    _RUNS[key] = run
-    return run
+    return {"model": model, "history": history, "snapshots": snaps}
 
 
 def epoch_summary(history):
@@ -154,7 +197,7 @@ def kl_phases_plot(result, folder):
 @chapter.experiment("beta", "2-D latents, beta 1 vs 10: class densities over training, scatter, prior samples")
 def beta_compute(ctx):
     betas = (1.0, 10.0)
-    g = ctx.pick(61, 31)
+    g = ctx.pick(121, 31)  # fine enough for posteriors with sigma ~ 0.1
     axis = np.linspace(-GRID_LIM, GRID_LIM, g)
     grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)  # (g*g, 2), x fastest
     runs = [get_run(ctx, 2, b) for b in betas]

@@ -51,7 +51,9 @@ def _density_rgb(densities):
     from matplotlib.colors import to_rgb
     img = np.ones(densities.shape[1:] + (3,))
     for c, dens in enumerate(densities):
-        ink = dens / max(dens.max(), 1e-300)  # each class scaled to its own peak
+        # each class scaled to its own peak; the square root lifts the tails so that a
+        # mixture of many narrow posteriors does not show only its few tallest spikes
+        ink = np.sqrt(dens / max(dens.max(), 1e-300))
         colour = np.array(to_rgb(MIX_COLOURS[c % len(MIX_COLOURS)]))
         img *= 1.0 - ink[..., None] * (1.0 - colour)  # multiply inks: overlaps darken
     return img
