@@ -283,3 +283,14 @@ def test_cli_vae_train_writes_metrics_and_model(tmp_path, monkeypatch, capsys):
         assert len(metrics[key]) == 2
     assert len(metrics["step_kl"]) == 8 and metrics["config"]["seed"] == 3
     assert load(tmp_path / "vae.npz").latent_dim == 2
+
+
+def test_cli_vae_train_refuses_a_model_file_name_it_cannot_write(monkeypatch):
+    import argparse
+
+    from network.cli import vae as cli_vae
+    parser = argparse.ArgumentParser()
+    cli_vae.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["vae", "train", "--save", "model.pkl"])
+    with pytest.raises(UsageError, match="model.pkl"):
+        args.run(args)
