@@ -340,7 +340,9 @@ def local_executor(workers, threads=None, data=None):
     fresh interpreter that inherits that environment, so numpy and numba read
     the values when the child first imports them), then restores its own.  The
     children are started here, eagerly, by one warm-up task each.  ``data``
-    is handed to every worker once, through the initializer.
+    ((X, y) training, (X, y) validation) is handed to every worker once, through
+    the initializer; ``run_grid`` on the same data then sends none with the runs,
+    so one pool can serve several grids.
     """
     threads = default_threads(workers) if threads is None else int(threads)
     if workers < 1 or threads < 1:
@@ -351,6 +353,8 @@ def local_executor(workers, threads=None, data=None):
         pool = cf.ProcessPoolExecutor(max_workers=workers,
                                       mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_init_worker, initargs=(data, threads))
+        if data is not None:  # run_grid then sends no data with the tasks
+            pool.grid_data_sha256 = data_fingerprint(*data)["sha256"]
         warm = [pool.submit(thread_settings) for _ in range(workers)]  # starts each child
         for f in warm:
             f.result()
@@ -454,8 +458,9 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     if own:
         executor = InlineExecutor() if workers == 0 else \
             local_executor(workers, threads, data=(train, validation))
-    # The default pool's workers hold the data already; any other executor gets it per task.
-    task_data = None if own and workers != 0 else (train, validation)
+    # Workers of a local_executor made with this data hold it already; others get it per task.
+    held = getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]
+    task_data = None if held else (train, validation)
     try:
         for row in _finished(executor, pending, task_data, spec["training_cost"]):
             rows.append(row)
@@ -553,3 +558,10 @@ def format_table(rows, spec, top=None):
               for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
+
+
+def broad_strategy(*args, **kwargs):
+    """Chapter 3's broad strategy: the eta threshold, then lambda, then the mini-batch
+    size, each a small grid.  See ``grid_strategy.broad_strategy`` for the arguments."""
+    from .grid_strategy import broad_strategy as strategy
+    return strategy(*args, **kwargs)

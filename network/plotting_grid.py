@@ -111,3 +111,47 @@ def plot_curves(spec, rows, path, top=5, title=None):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_broad_strategy(result, path):
+    """The three steps of the broad strategy (a grid_strategy.StrategyResult) side by side:
+    training cost per epoch for each eta, validation accuracy against lambda, and
+    validation accuracy against seconds of training for each mini-batch size."""
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    eta_rows = [r for name, g in result.stages.items() if name.startswith("1-") for r in g.rows]
+    for r in sorted(eta_rows, key=lambda r: r["config"]["eta"]):
+        costs = [r["initial_training_cost"]] + [e["training_cost"] for e in r["epochs"]]
+        a.plot(range(len(costs)), [np.nan if v is None else v for v in costs], marker=".",
+               label=f"eta={r['config']['eta']:g}",
+               linewidth=2.5 if r["config"]["eta"] == result.eta_threshold else 1)
+    a.set_yscale("log")
+    a.set_xlabel("epoch (0 = before training)")
+    a.set_ylabel("training cost")
+    a.set_title(f"1. eta threshold {result.eta_threshold:g} -> eta {result.eta:g}", fontsize=9)
+    a.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    a.legend(fontsize=7)
+
+    lam_rows = sorted((r for name, g in result.stages.items() if name.startswith("2-")
+                       for r in g.rows), key=lambda r: r["config"]["lmbda"])
+    b.plot([r["config"]["lmbda"] for r in lam_rows],
+           [100 * r["best_validation_accuracy"] for r in lam_rows], marker="o")
+    b.set_xscale("symlog", linthresh=min([r["config"]["lmbda"] for r in lam_rows
+                                          if r["config"]["lmbda"] > 0] or [1.0]))
+    b.set_xlabel("lambda")
+    b.set_ylabel("best validation accuracy (%)")
+    b.set_title(f"2. lambda {result.lmbda:g} (eta {result.eta:g})", fontsize=9)
+
+    for r in sorted(result.stages["3-mini-batch"].rows,
+                    key=lambda r: r["config"]["mini_batch_size"]):
+        seconds = np.cumsum([e["seconds"] for e in r["epochs"]])
+        c.plot(seconds, [100 * e["validation_accuracy"] for e in r["epochs"]], marker=".",
+               label=f"mb={r['config']['mini_batch_size']}",
+               linewidth=2.5 if r is result.chosen else 1)
+    c.set_xlabel("seconds of training")
+    c.set_ylabel("validation accuracy (%)")
+    c.set_title(f"3. mini-batch size {result.mini_batch_size}", fontsize=9)
+    c.legend(fontsize=7)
+    fig.suptitle("Chapter 3's broad strategy", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -302,3 +302,56 @@ def test_plots_redraw_from_saved_results_including_a_random_search(data, tmp_pat
     plot_curves(saved_spec, rows, tmp_path / "c.png", top=3)
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ---- the broad strategy (chapter 3) -------------------------------------------------
+
+def _row(eta=0.1, mb=10, costs=None, accuracies=None, seconds=1.0):
+    accuracies = accuracies or [0.5] * (len(costs) - 1)
+    epochs = [{"epoch": i, "validation_accuracy": a, "seconds": seconds}
+              for i, a in enumerate(accuracies)]
+    row = {"config": {"eta": eta, "mini_batch_size": mb}, "epochs": epochs,
+           "best_validation_accuracy": max(accuracies)}
+    if costs is not None:
+        row["initial_training_cost"] = costs[0]
+        for e, c in zip(epochs, costs[1:]):
+            e["training_cost"] = c
+    return row
+
+
+def test_eta_threshold_is_the_last_eta_before_the_cost_first_fails_to_fall():
+    from network.grid_strategy import eta_threshold
+    rows = [_row(0.01, costs=[5, 4, 3]), _row(0.1, costs=[5, 3, 2]),
+            _row(1.0, costs=[5, 3, 3.5]),             # oscillates: the threshold is below
+            _row(10.0, costs=[5, 4, 3.9]),            # falls again: ignored, 1.0 failed first
+            _row(100.0, costs=[5, None, None])]       # diverged
+    assert eta_threshold(rows) == 0.1
+    assert eta_threshold(rows[2:]) is None
+
+
+def test_mini_batch_size_is_chosen_by_accuracy_per_second_not_per_epoch():
+    from network.grid_strategy import fastest_learner
+    slow_but_better_per_epoch = _row(mb=1, accuracies=(0.90, 0.95), seconds=10.0)
+    fast = _row(mb=100, accuracies=(0.80, 0.85, 0.88), seconds=1.0)
+    assert fastest_learner([slow_but_better_per_epoch, fast]) is fast
+    quick_and_good = _row(mb=10, accuracies=(0.92,), seconds=2.0)
+    assert fastest_learner([slow_but_better_per_epoch, fast, quick_and_good]) is quick_and_good
+
+
+def test_broad_strategy_runs_its_three_steps_and_resumes(data, tmp_path):
+    from network.grid_strategy import broad_strategy
+    from network.plotting_grid import plot_broad_strategy
+    kwargs = dict(data=data, out=tmp_path, sizes=[784, 10, 10], epochs=1, threshold_epochs=2,
+                  etas=(0.01, 0.1, 1.0, 10.0), lmbdas=(0.0, 1.0), mini_batch_sizes=(10, 50),
+                  workers=0, backend="numpy")
+    result = grid.broad_strategy(**kwargs)
+    assert result.eta == result.eta_threshold / 2
+    assert result.lmbda in (0.0, 1.0, 0.5, 2.0) and result.mini_batch_size in (10, 50)
+    assert set(result.stages) >= {"1-eta", "2-lambda", "3-mini-batch"}
+    assert result.test["key"] == result.chosen["key"] and result.test["reproduced"]
+    assert (tmp_path / "strategy.json").exists()
+    assert "test accuracy" in result.summary()
+    plot_broad_strategy(result, tmp_path / "s.png")
+    again = broad_strategy(**kwargs)
+    assert all(g.resumed == len(g.rows) for g in again.stages.values())
+    assert (again.eta, again.lmbda) == (result.eta, result.lmbda)
