@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import NNDLError
-from . import evaluate, grid, train
+from . import bench, evaluate, grid, train
 
-COMMANDS = [train, evaluate, grid]
+COMMANDS = [train, evaluate, grid, bench]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,63 @@
+"""``python -m network bench``: seconds per epoch, four ways, in one run (issue 3).
+
+Prints the Markdown table of ``network/bench.py`` (per-example loop, NumPy
+matrix path, numba path, PyTorch if installed), the numba compile time (cold
+and warm cache) and the process's peak memory.  ``--quick`` times 10,000
+images once per method (scaled to 50,000) for a short check.
+"""
+
+import platform
+import time
+
+import numpy as np
+
+from .. import bench
+from ..files import atomic_write_json
+from .common import positive_int
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("bench", help="time one epoch four ways",
+                              description="Seconds per epoch on the MNIST training images: "
+                                          "per-example loop, NumPy matrix path, numba path, "
+                                          "PyTorch (when installed).")
+    p.add_argument("--quick", action="store_true",
+                   help="10,000 images, one timed epoch per method (scaled to 50,000)")
+    p.add_argument("--train-size", type=positive_int, default=None,
+                   help="images to time on (default 50,000; 10,000 with --quick)")
+    p.add_argument("--repeats", type=positive_int, default=None,
+                   help="timed epochs per method, median reported (default 3; 1 with --quick)")
+    p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS))
+    p.add_argument("--no-compile-time", action="store_true",
+                   help="skip measuring the numba compile time in fresh processes")
+    p.add_argument("--json", metavar="PATH", help="also write every timing here")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    n_train = args.train_size or (10_000 if args.quick else 50_000)
+    repeats = args.repeats or (1 if args.quick else 3)
+    start = time.perf_counter()
+    print(f"Timing {n_train} MNIST training images, median of {repeats} epoch(s) per method "
+          f"after a warm-up; seconds scaled to 50,000 images.", flush=True)
+    rows = bench.run(n_train=n_train, repeats=repeats, methods=args.methods,
+                     log=lambda msg: print(msg, flush=True))
+    print()
+    print(bench.format_table(rows, n_train))
+    print()
+    compile_times = None
+    if not args.no_compile_time and "numba" in args.methods:
+        compile_times = bench.compile_seconds()
+        (ci, cf), (wi, wf) = compile_times["cold"], compile_times["warm"]
+        print(f"numba compile (fresh process, empty cache): import {ci:.2f} s + first epoch "
+              f"{cf:.2f} s; with the cache filled: import {wi:.2f} s + first epoch {wf:.2f} s")
+    print(f"peak resident memory of this process: {bench.peak_rss_mb():.0f} MB; "
+          f"{platform.processor() or platform.machine()}, numpy {np.__version__}; "
+          f"total {time.perf_counter() - start:.0f} s")
+    if args.json:
+        atomic_write_json(args.json, {
+            "n_train": n_train, "repeats": repeats, "compile_seconds": compile_times,
+            "rows": [{"config": bench.config_name(*r["config"]), "results": r["results"]}
+                     for r in rows]})
+    return 0
