@@ -169,6 +169,10 @@ def _run(args, progress):
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     (X_train, y_train), (X_eval, y_eval) = load_splits(args)
     if args.training_size is not None:
+        if args.training_size > len(y_train):
+            raise UsageError(f"--training-size {args.training_size} is more than the "
+                             f"{len(y_train)} training images of {args.dataset}; use at most "
+                             f"{len(y_train)}")
         X_train, y_train = X_train[:args.training_size], y_train[:args.training_size]
     check_sizes_fit(args.sizes, X_train)
     if ck is None:
