@@ -1,0 +1,197 @@
+"""Where one grid run executes: the run itself and the executors that carry it.
+
+``run_config`` trains one configuration and returns its results row; it runs
+in whatever process the executor chooses.  ``local_executor`` is the default:
+a pool of spawned processes that receive the data once (initializer) and have
+their BLAS/numba threads pinned.  ``InlineExecutor`` runs in the calling
+process.  Any other ``concurrent.futures.Executor`` (Dask's ``client.
+get_executor()``, a ThreadPoolExecutor, ...) works too; it gets the data
+with every task.
+
+Left out on purpose: retries, timeouts, GPU placement -- a cluster engine's
+executor brings its own.
+"""
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+
+from .errors import UsageError
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+def run_key(config):
+    """The identity of a run: its configuration as canonical JSON."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+def data_fingerprint(train, validation, name=None):
+    """What the header records about the data, so results from other data are refused."""
+    h = hashlib.sha256()
+    for a in (*train, *validation):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    return {"name": name, "training_size": int(len(train[1])),
+            "validation_size": int(len(validation[1])), "sha256": h.hexdigest()}
+
+
+# ---- one run (executes in a worker) -------------------------------------------------
+
+_WORKER = {"data": None, "prepared": {}}
+
+
+def _init_worker(data, threads):
+    """Process-pool initializer: keep the data for every run, pin numba's threads.
+
+    The BLAS variables must be in the environment before numpy loads, which in
+    a spawned child happens while it unpickles this function, so the parent
+    sets them before starting the children (``local_executor``); setting them
+    here again covers libraries loaded later.
+    """
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(threads)
+    _WORKER["data"], _WORKER["prepared"] = data, {}
+    if "numba" in sys.modules:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def thread_settings():
+    """This process's thread settings (the tests ask workers for them)."""
+    settings = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    if "numba" in sys.modules:
+        settings["numba_threads"] = sys.modules["numba"].get_num_threads()
+    return settings
+
+
+def examples(data, config):
+    """(training, validation) as float Examples in the configuration's dtype."""
+    from .data_format import as_examples
+    sizes, dtype = config["sizes"], np.dtype(config["dtype"])
+    train, validation = data[0], data[1]
+    return (as_examples(train, sizes[0], sizes[-1], dtype, "training data"),
+            as_examples(validation, sizes[0], sizes[-1], dtype, "validation data"))
+
+
+def _worker_examples(config):
+    """The worker's data as float Examples, converted once per dtype and shape."""
+    key = (config["dtype"], config["sizes"][0], config["sizes"][-1])
+    if key not in _WORKER["prepared"]:
+        _WORKER["prepared"][key] = examples(_WORKER["data"], config)
+    return _WORKER["prepared"][key]
+
+
+def build_network(config):
+    """The untrained Network of a configuration (its seed fixes the initial weights)."""
+    from .network import Network
+    extra = {} if config.get("backend") is None else {"backend": config["backend"]}
+    return Network(config["sizes"], cost=config["cost"], activation=config["activation"],
+                   output_activation=config["output_activation"], init=config["init"],
+                   seed=config["seed"], dtype=np.dtype(config["dtype"]), **extra)
+
+
+def train_config(config, train, validation, epochs=None, training_cost=False):
+    """Train one configuration; return (network, per-epoch list of dicts, initial cost)."""
+    net = build_network(config)
+    initial = net.total_cost(train, config["lmbda"], regularization=config["regularization"]) \
+        if training_cost else None
+    epochs_out = []
+
+    def record(network, r):
+        e = {"epoch": r["epoch"], "validation_accuracy": r["evaluation_accuracy"],
+             "validation_correct": r["evaluation_correct"], "validation_cost": r["evaluation_cost"],
+             "seconds": r["seconds"]}
+        if training_cost:
+            e["training_cost"] = r["training_cost"]
+        epochs_out.append(e)
+
+    net.SGD(train, config["epochs"] if epochs is None else epochs, config["mini_batch_size"],
+            config["eta"], config["lmbda"], evaluation_data=validation,
+            monitor_evaluation_cost=True, monitor_evaluation_accuracy=True,
+            monitor_training_cost=training_cost, regularization=config["regularization"],
+            momentum=config["momentum"], dropout=config["dropout"], callbacks=[record],
+            verbose=False)
+    return net, epochs_out, initial
+
+
+def run_config(config, data=None, training_cost=False):
+    """Train one configuration and return its results row (a JSON-ready dict).
+
+    ``data`` is ((X, y) training, (X, y) validation), or None for the data the
+    worker's initializer stored (the default pool), so MNIST is not sent per run.
+    """
+    start = time.perf_counter()
+    train, validation = _worker_examples(config) if data is None else examples(data, config)
+    _, epochs, initial = train_config(config, train, validation, training_cost=training_cost)
+    best = max(epochs, key=lambda e: e["validation_accuracy"])  # first of equal bests
+    row = {"key": run_key(config), "config": config, "epochs": epochs,
+           "best_epoch": best["epoch"], "best_validation_accuracy": best["validation_accuracy"],
+           "final_validation_accuracy": epochs[-1]["validation_accuracy"],
+           "seconds": time.perf_counter() - start,
+           "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if training_cost:
+        row["initial_training_cost"] = initial
+    return row
+
+
+# ---- executors ----------------------------------------------------------------------
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each task at once in the calling process (workers=0): for tests and debugging."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+def default_threads(workers):
+    """Threads per worker so that workers x threads does not exceed the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def local_executor(workers, threads=None, data=None):
+    """A process pool of ``workers`` spawned processes with pinned thread counts.
+
+    Which mechanism: the parent sets OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS in its
+    own environment while it starts the children (the 'spawn' context starts a
+    fresh interpreter that inherits that environment, so numpy and numba read
+    the values when the child first imports them), then restores its own.  The
+    children are started here, eagerly, by one warm-up task each.  ``data``
+    ((X, y) training, (X, y) validation) is handed to every worker once, through
+    the initializer; ``run_grid`` on the same data then sends none with the runs,
+    so one pool can serve several grids.
+    """
+    threads = default_threads(workers) if threads is None else int(threads)
+    if workers < 1 or threads < 1:
+        raise UsageError(f"workers and threads must be >= 1, got {workers} and {threads}")
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
+    try:
+        pool = cf.ProcessPoolExecutor(max_workers=workers,
+                                      mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_init_worker, initargs=(data, threads))
+        if data is not None:  # run_grid then sends no data with the tasks
+            pool.grid_data_sha256 = data_fingerprint(*data)["sha256"]
+        warm = [pool.submit(thread_settings) for _ in range(workers)]  # starts each child
+        for f in warm:
+            f.result()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    return pool
