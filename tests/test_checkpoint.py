@@ -297,3 +297,14 @@ def test_cli_refuses_a_corrupt_checkpoint_in_one_line(tmp_path):
     r = cli("train", "--resume", bad)
     assert r.returncode == 2 and "bad.npz" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refuses_a_checkpoint_whose_settings_are_not_the_command_lines(tmp_path):
+    X, y = data(7, n_in=784, k=10)
+    for name, config in [("api.npz", {"note": "an API run"}),
+                         ("damaged.npz", {"sizes": "abc", "seed": True, "eta": [0.5]})]:
+        train(Network([784, 5, 10], seed=1), (X, y), 1, 10, 0.5, checkpoint=tmp_path / name,
+              config=config)
+        r = cli("train", "--resume", tmp_path / name)
+        assert r.returncode == 2 and "not written by 'python -m network train'" in r.stderr
+        assert "Traceback" not in r.stderr

@@ -30,7 +30,7 @@ from ..files import atomic_write_json
 from ..network import Network
 from ..resumable import resume, train
 from ..signals import exit_status, interruptible
-from .common import (EVALUATION_SETS, add_data_arguments, check_sizes_fit, load_splits,
+from .common import (add_data_arguments, check_sizes_fit, load_splits,
                      non_negative_float, non_negative_int, positive_float, positive_int)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
@@ -38,6 +38,7 @@ from .common import (EVALUATION_SETS, add_data_arguments, check_sizes_fit, load_
 FIXED_BY_CHECKPOINT = ("sizes", "cost", "activation", "init", "eta", "mini_batch_size", "lmbda",
                        "regularization", "momentum", "dropout", "dtype", "dataset",
                        "evaluation_set", "seed", "training_size")
+_OPTIONS = {}     # dest -> argparse action, to check a checkpoint's settings like the options
 PROBE_ROWS = 500  # evaluation images used to count stuck neurons when accuracy is at chance
 
 
@@ -89,6 +90,7 @@ def add_parser(subparsers):
                         "checkpoints keep going to PATH unless --checkpoint says otherwise)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(run=run)
+    _OPTIONS.update((a.dest, a) for a in p._actions)
     return p
 
 
@@ -109,16 +111,41 @@ def _row(record):
             "seconds": record["seconds"]}
 
 
+def _valid_setting(key, config):
+    """Whether the checkpoint's config holds a value the option ``--key`` itself would accept."""
+    if key not in config:
+        return False
+    value, action = config[key], _OPTIONS[key]
+    if value is None:
+        return action.default is None
+    values = value if action.nargs == "+" else [value]
+    if not isinstance(values, list) or not values:
+        return False
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            return False
+        try:
+            if (action.type(str(v)) if action.type else str(v)) != v:
+                return False
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            return False
+        if action.choices is not None and v not in action.choices:
+            return False
+    return True
+
+
 def _settings_from_checkpoint(args, ck):
     """Put the checkpoint's settings into ``args``; refuse explicit options that contradict them."""
     config, path = ck.config, args.resume
-    missing = [k for k in (*FIXED_BY_CHECKPOINT, "epochs") if k not in config]
-    if missing or config.get("dataset") not in ("mnist", "fashion-mnist") \
-            or config.get("evaluation_set") not in EVALUATION_SETS \
-            or type(config.get("training_size")) is not int or config["training_size"] < 1:
+    bad = [k for k in (*FIXED_BY_CHECKPOINT, "epochs") if not _valid_setting(k, config)]
+    if not bad and (config["sizes"] != ck.network.sizes
+                    or config["eta"] != ck.training["eta"]
+                    or config["mini_batch_size"] != ck.training["mini_batch_size"]):
+        bad = ["sizes/eta/mini_batch_size differ from the checkpoint's network and training"]
+    if bad:
         raise UsageError(f"{path}: this checkpoint was not written by 'python -m network train' "
-                         f"(its settings are missing or wrong: {missing or 'dataset'}); resume it "
-                         f"with network.resumable.resume")
+                         f"or its settings are damaged ({', '.join(bad)[:100]}); resume it with "
+                         f"network.resumable.resume")
     given = getattr(args, "given_options", set())
     for key in FIXED_BY_CHECKPOINT:
         if key in given and getattr(args, key) != config[key]:
