@@ -154,15 +154,15 @@ def _settings_from_checkpoint(args, ck):
                              f"which was trained with {key} {config[key]}; leave the option out "
                              f"to resume, or start a new run without --resume")
         setattr(args, key, config[key])
-    if "epochs" not in given:
-        args.epochs = max(config["epochs"], ck.epochs_done)
+    if "epochs" not in given:  # the planned total, which an earlier --epochs may have raised
+        args.epochs = max(ck.training["epochs"], ck.epochs_done)
     elif args.epochs < ck.epochs_done:
         raise UsageError(f"--epochs {args.epochs}: the checkpoint {path} already holds "
                          f"{ck.epochs_done} epochs; give at least that many")
 
 
 def run(args):
-    progress = {"saved_epochs": None, "network": None, "path": args.checkpoint or args.resume}
+    progress = {"saved_epochs": None, "network": None, "path": args.resume or args.checkpoint}
     with interruptible():
         try:
             return _run(args, progress)
@@ -239,13 +239,14 @@ def _run(args, progress):
               f"lambda {args.lmbda}, seed {seed}", flush=True)
 
     def saved(path, epochs_done):
-        progress["saved_epochs"] = epochs_done
+        progress.update(saved_epochs=epochs_done, path=path)
 
     start = time.perf_counter()
     try:
         # Overflow warnings would only announce, untidily, what the guard says in one line.
         with np.errstate(over="ignore", invalid="ignore"):
             if ck is not None:
+                ck.config.update(metrics["config"])  # the new planned total, if --epochs gave one
                 resume(args.resume, (X_train, y_train), evaluation_data=(X_eval, y_eval),
                        callbacks=callbacks, epochs=args.epochs,
                        checkpoint=args.checkpoint or args.resume, loaded=ck, on_save=saved)
