@@ -37,8 +37,8 @@ import numpy as np
 from .activations import get_activation
 from .costs import get_cost
 from .errors import UsageError
-from .grid_executor import (THREAD_VARIABLES, InlineExecutor, build_network,  # noqa: F401
-                            data_fingerprint, default_threads, examples, local_executor,
+from .grid_executor import (THREAD_VARIABLES, DatasetRef, InlineExecutor,  # noqa: F401
+                            build_network, data_fingerprint, default_threads, examples, local_executor,
                             run_config, run_key, thread_settings, train_config)
 from .grid_results import ResultsFile, dumps_line, read_results
 from .regularization import get_regularizer
@@ -249,18 +249,24 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     """Run every configuration of ``spec`` not already in ``out``; return a GridResult.
 
     ``data``: ((X, y) training, (X, y) validation[, (X, y) test]) with X (n, 784)
-    (uint8 pixels are fine); default MNIST (50,000 / 10,000 / 10,000).
-    ``executor``: any concurrent.futures.Executor; the data then travels with
-    each task.  Default: ``local_executor(workers, threads)``, which sends it
-    to each worker once.  ``out``: a folder for results.jsonl (resumable) and
-    selection.json; None keeps everything in memory.  ``progress(row, done,
-    total)`` is called as each run finishes.  ``score_test``: retrain the
+    (uint8 pixels are fine), or a data set name, default "mnist" (the book's
+    50,000 / 10,000 / 10,000 split).
+    ``executor``: any concurrent.futures.Executor.  Default (None):
+    ``local_executor(workers, threads)``, which hands the data to each worker
+    once; ``workers=0`` runs in this process.  Another executor's workers load
+    a named data set themselves (once per process, checked against this one's
+    fingerprint); arrays given directly travel with each task.
+    ``out``: a folder for results.jsonl (resumable) and selection.json; None
+    keeps everything in memory.  ``progress(row, done, total)`` is called as
+    each run finishes.  ``score_test``: retrain the
     chosen configuration and score it on the test set (if data has one).
     """
     spec = grid_spec(spec)
-    if data is None:
+    named = None
+    if data is None or isinstance(data, str):
         from .mnist_loader import load_arrays
-        data, data_name = load_arrays("mnist", dtype=np.uint8), data_name or "mnist"
+        named = data or "mnist"
+        data, data_name = load_arrays(named, dtype=np.uint8), data_name or named
     train, validation, test = _split(data)
     n_classes = int(max(np.max(train[1]), np.max(validation[1]))) + 1
     spec["data"] = data_fingerprint(train, validation, data_name)
@@ -283,8 +289,11 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
         executor = InlineExecutor() if workers == 0 else \
             local_executor(workers, threads, data=(train, validation))
     # Workers of a local_executor made with this data hold it already; others get it per task.
+    # Threads share the arrays; other executors' workers load a named data set themselves.
     held = getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]
     task_data = None if held else (train, validation)
+    if not held and named and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
+        task_data = DatasetRef(named, spec["data"]["sha256"])
     try:
         for row in _finished(executor, pending, task_data, spec["training_cost"]):
             rows.append(row)

@@ -20,10 +20,11 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
@@ -46,7 +47,31 @@ def data_fingerprint(train, validation, name=None):
 
 # ---- one run (executes in a worker) -------------------------------------------------
 
-_WORKER = {"data": None, "prepared": {}}
+_WORKER = {"data": None, "prepared": {}, "ref": None}
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A named data set that each worker loads from its own disk, once per process.
+
+    Sent instead of the arrays to executors on other machines; ``sha256`` is the
+    fingerprint of the parent's copy, so a worker whose files differ refuses to run.
+    """
+
+    name: str
+    sha256: str
+
+
+def _load_dataset(ref):
+    if _WORKER["ref"] != ref:
+        from .mnist_loader import load_arrays
+        train, validation, _ = load_arrays(ref.name, dtype=np.uint8)
+        found = data_fingerprint(train, validation)["sha256"]
+        if found != ref.sha256:
+            raise DataError(f"{socket.gethostname()}: its {ref.name} files differ from the ones "
+                            f"the grid started with (sha256 {found[:12]}... against "
+                            f"{ref.sha256[:12]}...); give every machine the same files")
+        _WORKER.update(data=(train, validation), prepared={}, ref=ref)
 
 
 def _init_worker(data, threads):
@@ -59,7 +84,7 @@ def _init_worker(data, threads):
     """
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)
-    _WORKER["data"], _WORKER["prepared"] = data, {}
+    _WORKER.update(data=data, prepared={}, ref=None)
     if "numba" in sys.modules:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -126,10 +151,14 @@ def train_config(config, train, validation, epochs=None, training_cost=False):
 def run_config(config, data=None, training_cost=False):
     """Train one configuration and return its results row (a JSON-ready dict).
 
-    ``data`` is ((X, y) training, (X, y) validation), or None for the data the
-    worker's initializer stored (the default pool), so MNIST is not sent per run.
+    ``data`` is ((X, y) training, (X, y) validation); None for the data the
+    worker's initializer stored (the default pool); or a DatasetRef, loaded by
+    the worker once.  Either way MNIST is not sent with every run.
     """
     start = time.perf_counter()
+    if isinstance(data, DatasetRef):
+        _load_dataset(data)
+        data = None
     train, validation = _worker_examples(config) if data is None else examples(data, config)
     _, epochs, initial = train_config(config, train, validation, training_cost=training_cost)
     best = max(epochs, key=lambda e: e["validation_accuracy"])  # first of equal bests

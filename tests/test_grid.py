@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from network import Network, UsageError
+from network import DataError, Network, UsageError
 from network import grid
 from network.cli import main
 from network.grid_results import read_results
@@ -355,3 +355,25 @@ def test_broad_strategy_runs_its_three_steps_and_resumes(data, tmp_path):
     again = broad_strategy(**kwargs)
     assert all(g.resumed == len(g.rows) for g in again.stages.values())
     assert (again.eta, again.lmbda) == (result.eta, result.lmbda)
+
+
+def test_a_worker_loads_a_named_data_set_once_and_refuses_different_files(data, monkeypatch):
+    from network import grid_executor, mnist_loader
+    loads = []
+
+    def fake_load(name, dtype=None, **kwargs):
+        loads.append(name)
+        return data
+
+    monkeypatch.setattr(mnist_loader, "load_arrays", fake_load)
+    monkeypatch.setattr(grid_executor, "_WORKER", {"data": None, "prepared": {}, "ref": None})
+    sha = grid.data_fingerprint(data[0], data[1])["sha256"]
+    config = grid.run_configs(grid.grid_spec(SMALL))[0]
+    inline = grid.run_config(config, (data[0], data[1]))
+    for _ in range(2):
+        row = grid.run_config(config, grid.DatasetRef("mnist", sha))
+        assert row["epochs"] == [dict(e, seconds=f["seconds"]) for e, f in
+                                 zip(inline["epochs"], row["epochs"])]
+    assert loads == ["mnist"]
+    with pytest.raises(DataError, match="differ"):
+        grid.run_config(config, grid.DatasetRef("mnist", "0" * 64))
