@@ -2,7 +2,8 @@
 
 - ``timing`` (problem 2.5): one epoch of mini-batch SGD with backprop run once
   per example (the book's network.py) against once per mini-batch in matrix form
-  (``network/backprop.py``), for mini-batch sizes 10 and 100.
+  (``network/backprop.py``, and the numba kernel), for mini-batch sizes 10 and
+  100, timed by ``network/bench.py``.
 - ``f-neuron`` (exercise 2.3): backprop when one hidden neuron uses f(z) =
   tanh(z) instead of sigma(z): its sigma'(z) in (BP2) becomes f'(z).
 - ``linear`` (exercise 2.4): backprop with linear neurons everywhere, where (BP1)
@@ -19,8 +20,6 @@ negative control (the same check with a deliberate mistake) that must fail.
 Deliberately left out: proofs (notes/chap2.md has them).
 """
 
-import time
-
 import numpy as np
 
 import common
@@ -35,69 +34,34 @@ SIZES = [6, 5, 4, 3]
 
 # ---- problem 2.5: per-example against matrix-based backprop --------------------------------
 
-def per_example_epoch(weights, biases, X, Y, mini_batch_size, eta, order):
-    """The book's network.py: inside each mini-batch, backprop once per example, summed."""
-    for k in range(0, len(X), mini_batch_size):
-        idx = order[k:k + mini_batch_size]
-        nabla_b = [np.zeros_like(b) for b in biases]
-        nabla_w = [np.zeros_like(w) for w in weights]
-        for i in idx:
-            zs, acts = backprop.feedforward(weights, biases, X[i:i + 1], Sigmoid, Sigmoid)
-            db, dw = backprop.backward(weights, zs, acts, Y[i:i + 1], QuadraticCost,
-                                       Sigmoid, Sigmoid)   # one example: (1, n) rows
-            for nb, d in zip(nabla_b, db):
-                nb += d
-            for nw, d in zip(nabla_w, dw):
-                nw += d
-        for w, nw in zip(weights, nabla_w):
-            w -= (eta / len(idx)) * nw                      # (SGD)
-        for b, nb in zip(biases, nabla_b):
-            b -= (eta / len(idx)) * nb
-
-
-def matrix_epoch(weights, biases, X, Y, mini_batch_size, eta, order):
-    """Problem 2.5: one forward and one backward pass per mini-batch, as matrices."""
-    for k in range(0, len(X), mini_batch_size):
-        idx = order[k:k + mini_batch_size]
-        zs, acts = backprop.feedforward(weights, biases, X[idx], Sigmoid, Sigmoid)
-        nabla_b, nabla_w = backprop.backward(weights, zs, acts, Y[idx], QuadraticCost,
-                                             Sigmoid, Sigmoid)   # already means over the batch
-        for w, nw in zip(weights, nabla_w):
-            w -= eta * nw                                   # (SGD)
-        for b, nb in zip(biases, nabla_b):
-            b -= eta * nb
-
-
-@chapter.experiment("timing", "problem 2.5: seconds per epoch, per-example loop vs matrix backprop, [784,30,10]")
+@chapter.experiment("timing", "problem 2.5: seconds per epoch, per-example loop vs matrix backprop (NumPy, numba), [784,30,10]")
 def timing(ctx):
+    """network/bench.py times the book's per-example loop against the library's matrix
+    path (and its numba kernel) on the same data, interleaved, median of repeats."""
+    from network.bench import per_example_vs_matrix
     (X, y), _, _ = ctx.data(ctx.pick(None, 2000))
-    X = X.astype(np.float64) / 255.0                           # the book's float64
-    Y = np.eye(10)[y]                                           # (n, 10) one-hot
-    rng = np.random.default_rng(ctx.seed)
-    order = rng.permutation(len(X))
     rows = {}
     for mb in (10, 100):
-        for name, epoch in (("per-example", per_example_epoch), ("matrix", matrix_epoch)):
-            net = ctx.network([784, 30, 10], cost="quadratic", init="large")
-            weights = [w.astype(np.float64) for w in net.weights]
-            biases = [b.astype(np.float64) for b in net.biases]
-            start = time.perf_counter()
-            epoch(weights, biases, X, Y, mb, 3.0, order)
-            seconds = time.perf_counter() - start
-            rows[f"{name}, mb {mb}"] = seconds
-            print(f"{name:12s} mini-batch {mb:3d}: {seconds:.2f} s for {len(X)} examples", flush=True)
-        ratio = rows[f"per-example, mb {mb}"] / rows[f"matrix, mb {mb}"]
-        print(f"matrix form is {ratio:.1f}x faster at mini-batch {mb}")
-    return {"n_examples": len(X), "epoch_seconds": rows,
-            "speedup": {mb: rows[f"per-example, mb {mb}"] / rows[f"matrix, mb {mb}"]
-                        for mb in (10, 100)},
-            "note": "NumPy float64, one epoch each, same order of examples; one process"}
+        r = per_example_vs_matrix(X, y, sizes=(784, 30, 10), cost="quadratic", eta=3.0,
+                                  mini_batch_size=mb, repeats=ctx.pick(3, 1))
+        rows[mb] = r
+        print(f"mini-batch {mb:3d}, {len(X)} examples: per-example {r['per_example_seconds']:.2f} s, "
+              f"matrix (NumPy) {r['matrix_seconds']:.2f} s ({r['matrix_speedup']:.1f}x), "
+              f"numba {r['numba_seconds']:.2f} s ({r['numba_speedup']:.1f}x)", flush=True)
+    return {"n_examples": len(X), "by_mini_batch": rows,
+            "speedup": {mb: r["matrix_speedup"] for mb, r in rows.items()},
+            "note": "seconds per epoch, median of repeats, network/bench.py"}
 
 
 @chapter.plotter("timing")
 def plot_timing(result, out):
-    labels = list(result["epoch_seconds"])
-    return [plotting.bar_plot(out / "timing.png", labels, [result["epoch_seconds"][k] for k in labels],
+    labels, values = [], []
+    for mb, r in result["by_mini_batch"].items():
+        for key, name in (("per_example_seconds", "per-example"), ("matrix_seconds", "matrix"),
+                          ("numba_seconds", "numba")):
+            labels.append(f"{name}, mb {mb}")
+            values.append(r[key])
+    return [plotting.bar_plot(out / "timing.png", labels, values,
                               f"one epoch of {result['n_examples']} examples, [784,30,10]",
                               "seconds")]
 

@@ -13,8 +13,11 @@ Chapter 3 networks are network2.py's: cross-entropy cost, mini-batch 10; the
 first experiments keep the chapter's "large" N(0,1) initialisation until the
 section that replaces it, later ones use N(0, 1/n_in) ("default").
 
-Deliberately left out: the broad hyperparameter strategy (a grid search,
-``network/grid.py``), which belongs to its own script.
+The broad hyperparameter strategy (eta threshold, then lambda, then mini-batch
+size) runs through ``network/grid_strategy.py``.
+
+Deliberately left out: chapter 3's problem 3.23 (learning eta and lambda by
+gradient descent), which the notes discuss without an experiment.
 """
 
 import numpy as np
@@ -427,6 +430,27 @@ def plot_momentum(result, out):
     return _plot_accuracy(result, out) + [plotting.line_plot(
         out / "momentum-cost.png", {k: r["training_cost"] for k, r in result["runs"].items()},
         "momentum: cost on the training data", ylabel="cost", logy=True)]
+
+
+# ---- the broad strategy for hyperparameters ---------------------------------------------------
+
+@chapter.experiment("broad-strategy", "the broad strategy: eta threshold, then lambda, then mini-batch size ([784,30,10], cross-entropy, val)")
+def broad(ctx):
+    from network.grid_strategy import broad_strategy
+    data = ctx.data(ctx.pick(None, 2000))
+    small = dict(etas=(0.1, 1.0, 10.0), lmbdas=(0.0, 1.0), mini_batch_sizes=(10, 50), epochs=1,
+                 threshold_epochs=1, refine=False)
+    res = broad_strategy(data=data, out=ctx.out / "broad-strategy", workers=0,
+                         cost="cross-entropy", seed=ctx.seed, **ctx.pick({}, small))
+    print(res.summary())
+    stages = {name: [{"config": {k: row["config"][k] for k in ("eta", "lmbda", "mini_batch_size")},
+                      "best_validation_accuracy": row.get("best_validation_accuracy")}
+                     for row in stage.rows]
+              for name, stage in res.stages.items()}
+    return {"eta_threshold": res.eta_threshold, "eta": res.eta, "lmbda": res.lmbda,
+            "mini_batch_size": res.mini_batch_size,
+            "validation": res.chosen.get("best_validation_accuracy"), "test": res.test,
+            "stages": stages, "summary": res.summary()}
 
 
 if __name__ == "__main__":

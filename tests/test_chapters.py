@@ -126,6 +126,8 @@ def test_chapter3_quick_runs_land_in_their_bands(chapter_results):
         assert all(rule["stop_epoch"] is not None for rule in run["rules"].values())
     eta = r["schedule"]["runs"]["schedule"]["eta_per_epoch"]
     assert all(b <= a for a, b in zip(eta, eta[1:])) and eta[-1] < eta[0]
+    broad = r["broad-strategy"]
+    assert broad["eta"] > 0 and 0.5 < broad["validation"] <= 1 and broad["test"] is not None
     mom = r["momentum"]["runs"]
     assert mom["mu 0.5"]["best"] > 85 and mom["mu 1.1"]["final"] < 30   # mu > 1 diverges
 
