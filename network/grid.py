@@ -38,8 +38,9 @@ from .activations import get_activation
 from .costs import get_cost
 from .errors import UsageError
 from .grid_executor import (THREAD_VARIABLES, DatasetRef, InlineExecutor,  # noqa: F401
-                            build_network, data_fingerprint, default_threads, examples, local_executor,
-                            run_config, run_key, thread_settings, train_config)
+                            build_network, data_fingerprint, default_threads, examples,
+                            local_executor, run_config, run_key, thread_settings,
+                            train_config)
 from .grid_results import ResultsFile, dumps_line, read_results
 from .regularization import get_regularizer
 
@@ -60,7 +61,8 @@ def _number(name, v, low=None, above=None, below=None, whole=False):
         ok = v < below
     if not ok:
         kind = "a whole number" if whole else "a number"
-        bounds = [f">= {low}" if low is not None else "", f"> {above}" if above is not None else "",
+        bounds = [f">= {low}" if low is not None else "",
+                  f"> {above}" if above is not None else "",
                   f"< {below}" if below is not None else ""]
         bounds = " and ".join(b for b in bounds if b)
         raise UsageError(f"{name}: each value must be {kind}{' ' + bounds if bounds else ''}, "
@@ -335,9 +337,10 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
     test_ex = as_examples(test, config["sizes"][0], config["sizes"][-1],
                           np.dtype(config["dtype"]), "test data")
     correct = net.accuracy(test_ex)
+    accuracy = epochs[-1]["validation_accuracy"]
     selection = {"key": row["key"], "config": config, "epochs_trained": row["best_epoch"] + 1,
-                 "validation_accuracy": epochs[-1]["validation_accuracy"],
-                 "reproduced": epochs[-1]["validation_accuracy"] == row["best_validation_accuracy"],
+                 "validation_accuracy": accuracy,
+                 "reproduced": accuracy == row["best_validation_accuracy"],
                  "test_accuracy": correct / len(test_ex), "test_correct": correct,
                  "test_size": len(test_ex),
                  "test_cost": net.total_cost(test_ex, config["lmbda"],

@@ -133,7 +133,8 @@ def train_config(config, train, validation, epochs=None, training_cost=False):
 
     def record(network, r):
         e = {"epoch": r["epoch"], "validation_accuracy": r["evaluation_accuracy"],
-             "validation_correct": r["evaluation_correct"], "validation_cost": r["evaluation_cost"],
+             "validation_correct": r["evaluation_correct"],
+             "validation_cost": r["evaluation_cost"],
              "seconds": r["seconds"]}
         if training_cost:
             e["training_cost"] = r["training_cost"]

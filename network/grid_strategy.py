@@ -50,8 +50,9 @@ class StrategyResult:
                  f"mini-batch size {self.mini_batch_size} (fastest validation accuracy per "
                  f"second of training)"]
         if self.chosen is not None:
-            lines.append(f"validation accuracy {100 * self.chosen['best_validation_accuracy']:.2f}%"
-                         f" at epoch {self.chosen['best_epoch']}")
+            best = self.chosen["best_validation_accuracy"]
+            lines.append(f"validation accuracy {100 * best:.2f}% at epoch "
+                         f"{self.chosen['best_epoch']}")
         if self.test is not None:
             lines.append(f"test accuracy {100 * self.test['test_accuracy']:.2f}% "
                          f"({self.test['test_correct']} / {self.test['test_size']}), scored once")

@@ -103,7 +103,8 @@ def load_data(args):
             with np.load(args.data) as f:
                 arrays = {k: f[k] for k in f.files}
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--data {args.data}: cannot read it as an .npz file ({exc})") from None
+            raise UsageError(f"--data {args.data}: cannot read it as an .npz file "
+                             f"({exc})") from None
         missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in arrays]
         if missing:
             raise UsageError(f"--data {args.data}: missing array(s) {', '.join(missing)}")
