@@ -213,6 +213,11 @@ class _Header:
 
     def number(self, obj, key, where, low=None, high=None, integer=False):
         value = self.get(obj, key, int if integer else (int, float), where)
+        if not integer:
+            try:
+                value = float(value)  # a JSON integer such as 2**64 or 10**400 in a float field
+            except OverflowError:
+                self.fail(f"field {where}{key!r} is too large for a float")
         if (low is not None and value < low) or (high is not None and value > high):
             self.fail(f"field {where}{key!r} = {str(value)[:40]} is out of range")
         return value
