@@ -152,6 +152,7 @@ def grid_spec(spec=None, **options):
             "random_seed": _number("random_seed", raw.get("random_seed", 0), low=0, whole=True),
             "training_cost": bool(raw.get("training_cost", False))}
 
+
 def _sig3(x):
     return float(f"{x:.3g}")  # sampled values read like values a person would type
 
@@ -192,6 +193,7 @@ def _finished(executor, configs, data, training_cost):
     futures = [executor.submit(run_config, c, data, training_cost) for c in configs]
     for future in cf.as_completed(futures):
         yield future.result()
+
 
 # ---- the search ---------------------------------------------------------------------
 
@@ -260,8 +262,8 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     fingerprint); arrays given directly travel with each task.
     ``out``: a folder for results.jsonl (resumable) and selection.json; None
     keeps everything in memory.  ``progress(row, done, total)`` is called as
-    each run finishes.  ``score_test``: retrain the
-    chosen configuration and score it on the test set (if data has one).
+    each run finishes.  ``score_test``: retrain the chosen configuration and
+    score it on the test set (if ``data`` has one).
     """
     spec = grid_spec(spec)
     named = None
@@ -289,9 +291,11 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     own = executor is None and bool(pending)
     if own:
         executor = InlineExecutor() if workers == 0 else \
-            local_executor(workers, threads, data=(train, validation))
-    # Workers of a local_executor made with this data hold it already; others get it per task.
-    # Threads share the arrays; other executors' workers load a named data set themselves.
+            local_executor(min(workers, len(pending)), threads or default_threads(workers),
+                           data=(train, validation))
+    # How the data reaches the runs: a local_executor made with it holds it already;
+    # threads share the arrays; other executors' workers load a named data set
+    # themselves; arrays given directly travel with each task.
     held = getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]
     task_data = None if held else (train, validation)
     if not held and named and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
