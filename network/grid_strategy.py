@@ -10,7 +10,8 @@ The book ("How to choose a neural network's hyper-parameters?") suggests:
    validation accuracy; refine around the best (x0.5, x2).
 3. mini-batch size: with eta and lambda fixed, choose the size whose
    validation accuracy rises fastest in *elapsed time* (not per epoch): the
-   best accuracy reached by the time the quickest run has finished.
+   best accuracy reached within a time budget, by default the time the
+   quickest run took (so every run had that long).
 
 Each step is a ``run_grid`` with its own results folder under ``out``, so an
 interrupted strategy resumes where it stopped.  Only the final choice is scored
@@ -87,23 +88,27 @@ def accuracy_by_time(row, seconds):
     return best
 
 
-def fastest_learner(rows):
-    """The row whose validation accuracy rises fastest in elapsed training time."""
-    budget = min(sum(e["seconds"] for e in r["epochs"]) for r in rows)
+def fastest_learner(rows, seconds=None):
+    """The row whose validation accuracy rises fastest in elapsed training time: the
+    best accuracy within ``seconds`` of training, by default the time the quickest
+    run took for all its epochs (a budget every run had)."""
+    budget = seconds or min(sum(e["seconds"] for e in r["epochs"]) for r in rows)
     return max(rows, key=lambda r: (accuracy_by_time(r, budget), r["best_validation_accuracy"],
                                     -r["config"]["mini_batch_size"]))
 
 
 def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshold_epochs=3,
                    etas=ETAS, lmbdas=LMBDAS, mini_batch_sizes=MINI_BATCH_SIZES,
-                   mini_batch_size=10, refine=True, executor=None, workers=1, threads=None,
-                   progress=None, score_test=True, **options):
+                   mini_batch_size=10, time_budget=None, refine=True, executor=None,
+                   workers=1, threads=None, progress=None, score_test=True, **options):
     """Run the three steps and return a StrategyResult (see the module docstring).
 
     ``data`` as for ``run_grid`` (default MNIST); ``out`` a folder (one
     subfolder per step, plus strategy.json) or None for memory only;
     ``epochs`` per run for the lambda and mini-batch steps, ``threshold_epochs``
-    for the eta step; ``mini_batch_size`` is used until step 3 chooses one.
+    for the eta step; ``mini_batch_size`` is used until step 3 chooses one, by
+    the accuracy reached within ``time_budget`` seconds of training (default:
+    the quickest run's total time).
     Other Network options (``cost``, ``init``, ``activation``, ``seed``,
     ``backend``, ...) go in ``options`` and are held fixed.
     """
@@ -157,7 +162,7 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
         # Step 3: the mini-batch size, on validation accuracy per second.
         rows = stage("3-mini-batch", eta=eta, lmbda=lmbda,
                      mini_batch_size=list(mini_batch_sizes), epochs=epochs).rows
-        chosen = fastest_learner(rows)
+        chosen = fastest_learner(rows, time_budget)
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -336,6 +336,8 @@ def test_mini_batch_size_is_chosen_by_accuracy_per_second_not_per_epoch():
     assert fastest_learner([slow_but_better_per_epoch, fast]) is fast
     quick_and_good = _row(mb=10, accuracies=(0.92,), seconds=2.0)
     assert fastest_learner([slow_but_better_per_epoch, fast, quick_and_good]) is quick_and_good
+    assert fastest_learner([slow_but_better_per_epoch, fast], seconds=20) is \
+        slow_but_better_per_epoch  # given 20 s, the slow one gets further
 
 
 def test_broad_strategy_runs_its_three_steps_and_resumes(data, tmp_path):
