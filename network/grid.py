@@ -369,7 +369,7 @@ def load_grid(out):
 def varying_options(spec, rows=()):
     """The options that take more than one value (the table's and the plots' axes)."""
     names = [n for n, values in spec["options"].items() if len(values) > 1]
-    if spec.get("random") is not None:
+    if spec.get("random") is not None and rows:
         names = [n for n in spec["options"] if len({run_key(r["config"][n]) for r in rows}) > 1]
     return names or ["eta"]
 

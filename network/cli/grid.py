@@ -152,6 +152,7 @@ def run(args):
     print(result.table(args.top or None))
     atomic_write_text(f"{args.out}/table.txt", result.table() + "\n")
     best = result.best
+    shown = [n for n in grid.varying_options(result.spec, result.rows) if n != "seed"]
     setting = ", ".join(f"{n} {best['config'][n]}" for n in shown)
     print(f"Chosen on validation accuracy: {setting}: "
           f"{100 * best['best_validation_accuracy']:.2f}% at epoch {best['best_epoch']}.")
