@@ -5,13 +5,14 @@ to leave a valid file, loads as something sane.  Never another exception, never 
 Corruptions: truncation, flipped/inserted/deleted bytes, wrong types, NaN and infinity,
 enormous numbers and declared sizes, deeply nested JSON, hostile .npy headers, pickled
 object arrays, compressed members, missing and extra members.  Everything is drawn from one
-seed, so a failure names the case that reproduces it.
+seed (``NNDL_FUZZ_SEED`` to try others), so a failure names the case that reproduces it.
 """
 
 import faulthandler
 import gzip
 import io
 import json
+import os
 import time
 import tracemalloc
 import zipfile
@@ -27,7 +28,7 @@ from network.model_io import load_network
 from network.optimizers import Adam
 from network.resumable import train
 
-SEED = 20261128
+SEED = int(os.environ.get("NNDL_FUZZ_SEED", 20261128))  # another seed explores other damage
 COUNTS = {"model_json": 1200, "checkpoint": 1200, "idx": 1200, "vae": 400}
 MAX_SECONDS_PER_FILE = 2.0
 MAX_PEAK_BYTES = 16 * 1024**2   # tracemalloc peak for one hostile file (JSON, IDX, checkpoint)
