@@ -13,6 +13,7 @@ import pytest
 
 from network import Network
 from network.checkpoint import load_checkpoint, save_checkpoint
+from network.cli import main
 from network.errors import ModelFileError, UsageError
 from network.model_io import load_network
 from network.optimizers import Adam
@@ -110,7 +111,8 @@ def test_checkpoint_round_trip_restores_optimizer_rng_history_and_config(tmp_pat
 
 def test_float32_checkpoint_keeps_float32(tmp_path):
     X, y = data(3)
-    net = Network([12, 5, 3], seed=1, dtype=np.float32)
+    kw = {} if BACKENDS[0] is None else {"backend": "numpy"}  # no float32 kernel compile here
+    net = Network([12, 5, 3], seed=1, dtype=np.float32, **kw)
     train(net, (X, y), 1, 10, 0.5, checkpoint=tmp_path / "f.npz", momentum=0.9)
     ck = load_checkpoint(tmp_path / "f.npz")
     assert ck.network.dtype == np.float32
@@ -236,6 +238,13 @@ def cli(*args, **kw):
                           capture_output=True, text=True, timeout=300, **kw)
 
 
+def cli_in_process(capsys, *args):
+    """The command line without a new interpreter (for errors raised before training)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def start_and_signal(args, signum, after_line="Epoch 1:"):
     """Start the CLI, send ``signum`` once ``after_line`` is printed; (returncode, out, err)."""
     p = subprocess.Popen([sys.executable, "-m", "network", *map(str, args)],
@@ -277,7 +286,7 @@ def test_cli_sigint_stops_with_130_and_resume_gives_the_uninterrupted_model(tmp_
     assert metrics["config"]["seed"] == 11
 
 
-def test_cli_sigterm_stops_with_143_and_keeps_the_last_epoch(tmp_path):
+def test_cli_sigterm_stops_with_143_and_keeps_the_last_epoch(tmp_path, capsys):
     ck = tmp_path / "run.ckpt.npz"
     code, out, err = start_and_signal(["train", *TRAIN, "--checkpoint", ck], signal.SIGTERM)
     assert code == 143, err
@@ -285,26 +294,26 @@ def test_cli_sigterm_stops_with_143_and_keeps_the_last_epoch(tmp_path):
     assert done >= 1 and f"terminated (SIGTERM) at epoch {done}" in err
     assert f"--resume {ck}" in err
     # a conflicting option is refused; the same value or --epochs (a new total) are fine
-    r = cli("train", "--resume", ck, "--eta", 3.0)
+    r = cli_in_process(capsys, "train", "--resume", ck, "--eta", 3.0)
     assert r.returncode == 2 and "--eta 3.0 conflicts with the checkpoint" in r.stderr
-    r = cli("train", "--resume", ck, "--epochs", 0)
+    r = cli_in_process(capsys, "train", "--resume", ck, "--epochs", 0)
     assert r.returncode == 2 and "already holds" in r.stderr
 
 
-def test_cli_refuses_a_corrupt_checkpoint_in_one_line(tmp_path):
+def test_cli_refuses_a_corrupt_checkpoint_in_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 definitely not a zip")
-    r = cli("train", "--resume", bad)
+    r = cli_in_process(capsys, "train", "--resume", bad)
     assert r.returncode == 2 and "bad.npz" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cli_refuses_a_checkpoint_whose_settings_are_not_the_command_lines(tmp_path):
+def test_cli_refuses_a_checkpoint_whose_settings_are_not_the_command_lines(tmp_path, capsys):
     X, y = data(7, n_in=784, k=10)
     for name, config in [("api.npz", {"note": "an API run"}),
                          ("damaged.npz", {"sizes": "abc", "seed": True, "eta": [0.5]})]:
         train(Network([784, 5, 10], seed=1), (X, y), 1, 10, 0.5, checkpoint=tmp_path / name,
               config=config)
-        r = cli("train", "--resume", tmp_path / name)
+        r = cli_in_process(capsys, "train", "--resume", tmp_path / name)
         assert r.returncode == 2 and "not written by 'python -m network train'" in r.stderr
         assert "Traceback" not in r.stderr
