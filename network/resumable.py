@@ -17,6 +17,10 @@ the optimiser's state, the generator's state and the history all come from
 the file (network/checkpoint.py); evaluation data and callbacks, which do not
 change the steps, are given again.
 
+Ctrl-C raises KeyboardInterrupt wherever training is; the checkpoint on disk
+is then the end of the last complete epoch.  Wrap the call in
+``network.signals.interruptible()`` to make SIGTERM do the same.
+
 Left out on purpose: checkpoints inside an epoch (their cost would be paid
 every mini-batch; an epoch of MNIST takes seconds) and keeping old checkpoints.
 """
