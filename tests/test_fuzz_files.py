@@ -29,7 +29,7 @@ from network.optimizers import Adam
 from network.resumable import train
 
 SEED = int(os.environ.get("NNDL_FUZZ_SEED", 20261128))  # another seed explores other damage
-COUNTS = {"model_json": 1200, "checkpoint": 1200, "idx": 1200, "vae": 400}
+COUNTS = {"model_json": 1200, "checkpoint": 1200, "idx": 1200, "vae": 400, "conv": 400}
 MAX_SECONDS_PER_FILE = 2.0
 MAX_PEAK_BYTES = 16 * 1024**2   # tracemalloc peak for one hostile file (JSON, IDX, checkpoint)
 
@@ -400,3 +400,38 @@ def test_vae_npz_member_declaring_petabytes_is_refused_cheaply(tmp_path, shape):
     fuzz.check(f"vae member shape ({shape})", "vae.npz", path.read_bytes(), vae_io.load,
                lambda m: "loaded", measure=True)
     fuzz.report("VAE hostile member")
+
+
+# ---- the convolutional network's model files (network/conv/io.py) ----------------------------
+
+@pytest.mark.xfail(reason="network/conv/io.py lets OverflowError (a 400-digit number in the JSON "
+                          "weights) and zipfile's NotImplementedError (a flipped .npz byte) "
+                          "escape: reported to its owner", strict=False)
+def test_fuzzed_conv_network_files_are_refused_or_load_sane(tmp_path):
+    from network.conv.io import load_conv_network
+    from network.conv.layers import ConvPoolLayer, SoftmaxLayer
+    from network.conv.network import ConvNetwork
+
+    rng = np.random.default_rng([SEED, 5])
+    net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 3)], seed=7,
+                      dtype=np.float64)
+    bases = {}
+    for suffix in (".json", ".npz"):
+        net.save(tmp_path / f"base{suffix}")
+        bases[suffix] = (tmp_path / f"base{suffix}").read_bytes()
+    doc = json.loads(bases[".json"])
+
+    def sane(m):
+        ok = all(np.all(np.isfinite(layer.w)) and np.all(np.isfinite(layer.b)) for layer in m.layers)
+        return None if ok else "non-finite parameters"
+
+    fuzz = Fuzz(tmp_path)
+    for i in range(COUNTS["conv"]):
+        suffix = (".json", ".npz")[i % 2]
+        if suffix == ".json" and rng.random() < 0.5:
+            kind, data = damage_json(doc, rng)
+        else:
+            kind, data = damage_bytes(bases[suffix], rng)
+        fuzz.check(f"conv case {i} ({suffix}, {kind})", f"conv{suffix}", data, load_conv_network,
+                   sane, measure=i % 10 == 0)
+    fuzz.report("conv network files")
