@@ -10,9 +10,13 @@
 
 Each method is warmed up first (a short epoch: compiles the kernel, fills
 caches), then timed for ``repeats`` epochs, interleaved method by method so a
-shared machine's load falls on all of them alike; the median is reported.
-Memory is the peak of NumPy/Python allocations during one epoch (tracemalloc;
-PyTorch's own allocator is not seen, so its row has none).  Compile time is
+shared machine's load falls on all of them alike; the median is reported, as
+CPU seconds of this process (``time.process_time``: on an idle machine the same
+as wall-clock for these single-threaded loops, and much less disturbed when
+other jobs share the cores) and as wall-clock seconds.  Ratios use CPU seconds.
+Memory is the peak of NumPy/Python allocations during one more, untimed epoch on
+at most 10,000 images (tracemalloc; PyTorch's own allocator is not seen, so its
+row has none).  Compile time is
 measured in fresh subprocesses with an empty and then a filled numba cache.
 
 ``per_example_vs_matrix`` answers chapter 2, problem 5 (the matrix form's speed).
@@ -30,6 +34,7 @@ import tracemalloc
 
 import numpy as np
 
+from .data_format import as_examples
 from .network import Network
 
 METHODS = ("per-example", "numpy", "numba", "torch")
@@ -138,7 +143,8 @@ def _epoch_runner(method, sizes, cost, eta, lmbda, mb, X, y, seed=0):
     n = len(y)
     if method in ("numpy", "numba"):
         net = Network(sizes, cost=cost, init="large", seed=seed, backend=method)
-        return lambda: net.SGD((X, y), 1, mb, eta, lmbda, verbose=False)
+        train = as_examples((X, y), sizes[0], sizes[-1])  # once, as SGD does for all epochs
+        return lambda: net.SGD(train, 1, mb, eta, lmbda, verbose=False)
     rng = np.random.default_rng(seed)
     if method == "per-example":
         net = Network(sizes, cost=cost, init="large", seed=seed, backend="numpy")
@@ -152,28 +158,33 @@ def _epoch_runner(method, sizes, cost, eta, lmbda, mb, X, y, seed=0):
                                cost)
 
 
-def time_methods(config, X, y, methods=METHODS, repeats=3, warmup_size=1000):
-    """{method: {"seconds": median, "all": [...], "peak_mb": ...}} for one configuration."""
+def time_methods(config, X, y, methods=METHODS, repeats=3, warmup_size=1000,
+                 memory_size=10_000):
+    """{method: {"seconds": median CPU s, "wall": median wall s, "cpu_all": [...],
+    "wall_all": [...], "peak_mb": ...}} for one configuration."""
     sizes, cost, eta, lmbda, mb = config
     methods = [m for m in methods if m != "torch" or _torch() is not None]
     runners, results = {}, {}
     for method in methods:  # warm-up: compile, allocate, fill caches
         _epoch_runner(method, sizes, cost, eta, lmbda, mb, X[:warmup_size], y[:warmup_size])()
         runners[method] = _epoch_runner(method, sizes, cost, eta, lmbda, mb, X, y)
-        results[method] = {"all": []}
-    for rep in range(repeats):
+        results[method] = {"cpu_all": [], "wall_all": []}
+    for _ in range(repeats):
         for method in methods:
-            traced = rep == 0 and method != "torch"
-            if traced:
-                tracemalloc.start()
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             runners[method]()
-            results[method]["all"].append(time.perf_counter() - start)
-            if traced:
-                results[method]["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-                tracemalloc.stop()
-    for r in results.values():
-        r["seconds"] = statistics.median(r["all"])
+            results[method]["cpu_all"].append(time.process_time() - cpu)
+            results[method]["wall_all"].append(time.perf_counter() - wall)
+    for method in methods:
+        if method != "torch":
+            run_once = _epoch_runner(method, sizes, cost, eta, lmbda, mb, X[:memory_size],
+                                     y[:memory_size])
+            tracemalloc.start()
+            run_once()
+            results[method]["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        r = results[method]
+        r["seconds"], r["wall"] = statistics.median(r["cpu_all"]), statistics.median(r["wall_all"])
     return results
 
 
@@ -233,11 +244,12 @@ def run(configs=CONFIGS, n_train=50_000, repeats=3, methods=METHODS, data=None, 
 
 
 def format_table(rows, n_train, scale_to=50_000):
-    """A Markdown table: seconds per epoch (scaled to ``scale_to`` images), ratios against
-    (a) and (d), NumPy/Python peak memory per epoch."""
+    """A Markdown table: CPU and wall seconds per epoch (scaled to ``scale_to`` images),
+    ratios of CPU seconds against (a) and (d), NumPy/Python peak memory of an epoch."""
     scale = scale_to / n_train
-    lines = [f"| configuration | method | s / epoch | (a) / this | (d) / this | peak MB |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| configuration | method | CPU s / epoch | wall s / epoch | (a) / this | "
+             "(d) / this | peak MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         res = row["results"]
         a = res.get("per-example", {}).get("seconds")
@@ -250,7 +262,8 @@ def format_table(rows, n_train, scale_to=50_000):
             ratio_d = f"{d / s:.1f}x" if d else "-"
             peak = f"{res[method]['peak_mb']:.0f}" if "peak_mb" in res[method] else "-"
             lines.append(f"| {config_name(*row['config'])} | {LABELS[method]} | "
-                         f"{s * scale:.3f} | {ratio_a} | {ratio_d} | {peak} |")
+                         f"{s * scale:.3f} | {res[method]['wall'] * scale:.3f} | {ratio_a} | "
+                         f"{ratio_d} | {peak} |")
     return "\n".join(lines)
 
 
