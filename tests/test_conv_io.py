@@ -124,3 +124,19 @@ def test_npz_without_config_is_refused(tmp_path):
         load_conv_network(path)
     with zipfile.ZipFile(path) as z:
         assert "config.npy" not in z.namelist()
+
+
+def test_a_400_digit_weight_and_an_unknown_zip_compression_are_refused(tmp_path):
+    """Found by tests/test_fuzz_files.py: OverflowError and zipfile's NotImplementedError
+    escaped instead of ModelFileError."""
+    path = _json_file(tmp_path, lambda d: d["biases"][0].__setitem__(0, 10 ** 400))
+    with pytest.raises(ModelFileError, match="numbers"):
+        load_conv_network(path)
+    npz = tmp_path / "net.npz"
+    small_net().save(npz)
+    raw = bytearray(npz.read_bytes())
+    central = raw.index(b"PK\x01\x02")            # first central-directory entry
+    raw[central + 10:central + 12] = (99).to_bytes(2, "little")   # compression method 99
+    npz.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="damaged"):
+        load_conv_network(npz)

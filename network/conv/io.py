@@ -20,6 +20,7 @@ Deliberately left out: optimiser state and training history (a checkpoint's job)
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def _build(header, path):
                 raise ModelFileError(f"{path}: layer {l} has an out-of-range size {v}")
         try:
             layers.append(layer_from_config(cfg))
-        except (NNDLError, TypeError, KeyError, ValueError) as exc:
+        except (NNDLError, TypeError, KeyError, ValueError, OverflowError) as exc:
             raise ModelFileError(f"{path}: layer {l} config is invalid ({exc})") from None
     n_params = sum(int(np.prod(_w_shape(layer))) + _b_len(layer) for layer in layers)
     if n_params > MAX_PARAMETERS:
@@ -127,7 +128,7 @@ def _set(net, weights, biases, path):
         for name, arr, shape in (("w", w, _w_shape(layer)), ("b", b, (_b_len(layer),))):
             try:
                 arr = np.asarray(arr, dtype=np.float64)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):   # OverflowError: a 400-digit integer
                 raise ModelFileError(f"{path}: layer {l} {name} is not a rectangular array "
                                      f"of numbers") from None
             if arr.shape != tuple(shape):
@@ -184,8 +185,11 @@ def load_conv_network(path):
                 _check_npz_headers(z, net, path)  # before any weight array is read
                 return _set(net, [z[f"w{l}"] for l in range(n)], [z[f"b{l}"] for l in range(n)],
                             path)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ModelFileError(f"{path}: damaged .npz archive ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+                KeyError, UnicodeDecodeError) as exc:
+            # NotImplementedError: zipfile meeting a compression method it does not know
+            raise ModelFileError(f"{path}: damaged .npz archive ({type(exc).__name__}: "
+                                 f"{str(exc)[:80]})") from None
         except ValueError as exc:
             if isinstance(exc, NNDLError):
                 raise
