@@ -226,3 +226,31 @@ def test_kernel_gives_the_same_weights_with_the_jit_disabled():
         for p, q in zip(jitted[name], plain[name]):
             np.testing.assert_allclose(np.array(q), np.array(p), rtol=0, atol=TOLERANCE,
                                        err_msg=name)
+
+
+def test_benchmark_book_loop_trains_like_the_library():
+    """Row (a) of the benchmark must compute what the library computes."""
+    from network import bench
+    X, y = data(13, n=45, pixels=True)
+    for cost, lmbda in (("quadratic", 0.0), ("cross-entropy", 5.0)):
+        lib = Network([12, 6, 4], cost=cost, init="large", seed=1, backend="numpy")
+        book = Network([12, 6, 4], cost=cost, init="large", seed=1, backend="numpy")
+        order = copy.deepcopy(lib.rng).permutation(45)
+        lib.SGD((X, y), 1, 10, 0.5, lmbda, verbose=False)
+        bench.per_example_epoch(book.weights, book.biases, bench.book_training_data(X, y, 4),
+                                order, 10, 0.5, lmbda, 45, cost)
+        assert_same_weights(lib, book)
+
+
+def test_benchmark_table_has_a_row_per_configuration_and_method():
+    from network import bench
+    rng = np.random.default_rng(14)
+    X = (rng.integers(0, 256, (60, 784)) * (rng.random((60, 784)) < 0.2)).astype(np.uint8)
+    y = rng.integers(0, 10, 60)
+    configs = [([784, 5, 10], "quadratic", 3.0, 0.0, 10),
+               ([784, 5, 10], "cross-entropy", 0.5, 5.0, 1)]
+    rows = bench.run(configs, n_train=60, repeats=1, methods=("per-example", "numpy", "numba"),
+                     data=(X, y))
+    table = bench.format_table(rows, 60).splitlines()
+    assert len(table) == 2 + 2 * 3
+    assert all(r["results"][m]["seconds"] > 0 for r in rows for m in ("numpy", "numba"))
