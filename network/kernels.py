@@ -404,7 +404,8 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
             ws *= decay                           # (L2) w -> (1 - eta lambda/n) w, all at once
         elif penalty == PENALTY_L2:
             for q in range(n_w):
-                target[q] -= (eta * lmbda_n) * params[q]   # (L2) the (lambda/n) w term; biases not decayed
+                # (L2) the (lambda/n) w term of the gradient; biases are not decayed
+                target[q] -= (eta * lmbda_n) * params[q]
         elif penalty == PENALTY_L1:
             for q in range(n_w):
                 w_q = params[q]
