@@ -19,7 +19,6 @@ anything that draws (that is ``network/plotting.py``).
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -115,7 +114,8 @@ class Chapter:
                     start = time.perf_counter()
                     result = compute(ctx)
                     result = {"experiment": name, "title": title, "chapter": self.name,
-                              "command": command, "quick": args.quick, "seed": args.seed,
+                              "command": command, "code": code_version(),
+                              "quick": args.quick, "seed": args.seed,
                               "seconds": round(time.perf_counter() - start, 2), **result}
                     atomic_write_json(path, clean_json(result), indent=1)
                     print(f"   saved {path} ({result['seconds']:.1f} s)", flush=True)
@@ -133,6 +133,17 @@ class Chapter:
         print(f"{self.name}: {len(names)} experiment(s) in "
               f"{time.perf_counter() - start_all:.1f} s", flush=True)
         return 0
+
+
+def code_version():
+    """``git describe --always --dirty`` of the repository, so a result names the code
+    that produced it (None outside a git checkout)."""
+    import subprocess
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def clean_json(obj):
@@ -258,7 +269,3 @@ def percent(net, data):
     """Accuracy of ``net`` on (X, y) in percent."""
     return 100.0 * net.accuracy(data) / len(data[1])
 
-
-def env_threads():
-    """A reminder printed once: experiments are meant to run with OMP_NUM_THREADS=1."""
-    return os.environ.get("OMP_NUM_THREADS", "unset")
