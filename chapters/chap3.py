@@ -4,8 +4,8 @@ Reruns the chapter's experiments (REFERENCE.md sections 2 and 4) with the
 book's hyperparameters: the learning slowdown of one neuron, cross-entropy,
 overfitting on 1,000 images, L2 and L1 regularisation, dropout, more and
 expanded training data, weight initialisation, learning rates, softmax,
-early stopping and an eta schedule (problems 3.20-3.22), momentum (3.24-3.26),
-tanh and ReLU neurons.
+tanh and ReLU neurons; ``chap3_tuning.py`` adds early stopping and an eta
+schedule (problems 3.20-3.22), momentum (3.24-3.26) and the broad strategy.
 
     python chapters/chap3.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
 
@@ -13,51 +13,20 @@ Chapter 3 networks are network2.py's: cross-entropy cost, mini-batch 10; the
 first experiments keep the chapter's "large" N(0,1) initialisation until the
 section that replaces it, later ones use N(0, 1/n_in) ("default").
 
-The broad hyperparameter strategy (eta threshold, then lambda, then mini-batch
-size) runs through ``network/grid_strategy.py``.
-
-Deliberately left out: chapter 3's problem 3.23 (learning eta and lambda by
-gradient descent), which the notes discuss without an experiment.
+Deliberately left out: problem 3.23 (learning eta and lambda by gradient
+descent), which the notes discuss without an experiment.
 """
 
 import numpy as np
 
+import chap3_tuning
 import common
+from chap3_runs import MB, plot_accuracy, train, weight_rms
 from network import plotting
 from network.activations import Sigmoid
 from network.expand_mnist import load_expanded
-from network.schedules import HalveOnNoImprovement, ImprovementAtLeast, NoImprovementInN
 
 chapter = common.Chapter("chap3", __doc__.split("\n")[0])
-MB = 10
-
-
-def weight_rms(store):
-    """An epoch callback recording the RMS of the first layer's weights (notes, 3.17)."""
-    def record(net, _record):
-        store.append(float(np.sqrt(np.mean(net.weights[0].astype(np.float64) ** 2))))
-    return record
-
-
-def _train(ctx, sizes, eta, epochs, quick_epochs, lmbda=0.0, evaluation="test", n_train=None,
-           init="large", cost="cross-entropy", monitor=("evaluation_accuracy",), seed_offset=0,
-           net_kw=None, **sgd):
-    training, validation, test = ctx.data(n_train)
-    net = ctx.network(sizes, cost=cost, init=init, seed_offset=seed_offset, **(net_kw or {}))
-    data = test if evaluation == "test" else validation
-    run = ctx.train(net, training, ctx.pick(epochs, quick_epochs), MB, eta, data,
-                    eval_name=evaluation, monitor=monitor, lmbda=lmbda, **sgd)
-    run["init"] = init
-    return net, run
-
-
-def _plot_accuracy(result, out, ylabel=None):
-    runs = result["runs"]
-    evaluation = next(iter(runs.values()))["evaluation"]
-    curves = {label: run["accuracy"] for label, run in runs.items() if "accuracy" in run}
-    return [plotting.line_plot(out / f"{result['experiment']}.png", curves,
-                               f"chapter 3: {result['title']}",
-                               ylabel=ylabel or f"{evaluation} accuracy (%)", markers=True)]
 
 
 # ---- the learning slowdown -----------------------------------------------------------------
@@ -103,13 +72,13 @@ def plot_slowdown(result, out):
 
 @chapter.experiment("xent-30", "[784,30,10], cross-entropy, eta 0.5, 30 epochs (the book: 95.49%)")
 def xent30(ctx):
-    _, run = _train(ctx, [784, 30, 10], 0.5, 30, 2)
+    _, run = train(ctx, [784, 30, 10], 0.5, 30, 2)
     return {"runs": {"[784,30,10] cross-entropy": run}, "book": {"best": 95.49}}
 
 
 @chapter.experiment("xent-100", "[784,100,10], cross-entropy, eta 0.5, 30 epochs (the book: 96.82%)")
 def xent100(ctx):
-    _, run = _train(ctx, [784, 100, 10], 0.5, 30, 2)
+    _, run = train(ctx, [784, 100, 10], 0.5, 30, 2)
     return {"runs": {"[784,100,10] cross-entropy": run}, "book": {"best": 96.82}}
 
 
@@ -120,7 +89,7 @@ FOUR = ("training_cost", "evaluation_cost", "evaluation_accuracy", "training_acc
 def overfit(ctx):
     runs = {}
     for lmbda in (0.0, 0.1):
-        _, run = _train(ctx, [784, 30, 10], 0.5, 400, 30, lmbda=lmbda, n_train=1000, monitor=FOUR)
+        _, run = train(ctx, [784, 30, 10], 0.5, 400, 30, lmbda=lmbda, n_train=1000, monitor=FOUR)
         runs[f"lambda {lmbda:g}"] = run
         first100 = next((i for i, a in enumerate(run["training_accuracy"]) if a >= 100.0), None)
         run["first_epoch_training_100"] = first100
@@ -147,7 +116,7 @@ def plot_overfit(result, out):
 @chapter.experiment("l2-30", "[784,30,10], lambda 5.0, eta 0.5, 30 epochs (the book: 96.49% test, 97.12% training)")
 def l2_30(ctx):
     rms = []
-    net, run = _train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=5.0,
+    net, run = train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=5.0,
                       monitor=("evaluation_accuracy", "training_accuracy"),
                       callbacks=[weight_rms(rms)])
     run["weight_rms"] = rms
@@ -168,18 +137,18 @@ def plot_l2_30(result, out):
 
 @chapter.experiment("l2-100", "[784,100,10], lambda 5.0, eta 0.5, 30 epochs (the book: 97.92% val)")
 def l2_100(ctx):
-    _, run = _train(ctx, [784, 100, 10], 0.5, 30, 2, lmbda=5.0, evaluation="validation")
+    _, run = train(ctx, [784, 100, 10], 0.5, 30, 2, lmbda=5.0, evaluation="validation")
     return {"runs": {"[784,100,10] lambda 5 eta 0.5": run}, "book": {"best": 97.92}}
 
 
 @chapter.experiment("l2-100-long", "[784,100,10], lambda 5.0, eta 0.1, 60 epochs (the book: 98.04% val)")
 def l2_100_long(ctx):
-    _, run = _train(ctx, [784, 100, 10], 0.1, 60, 2, lmbda=5.0, evaluation="validation")
+    _, run = train(ctx, [784, 100, 10], 0.1, 60, 2, lmbda=5.0, evaluation="validation")
     return {"runs": {"[784,100,10] lambda 5 eta 0.1": run}, "book": {"best": 98.04}}
 
 
 for _name in ("xent-30", "xent-100", "l2-100", "l2-100-long"):
-    chapter.plotter(_name)(_plot_accuracy)
+    chapter.plotter(_name)(plot_accuracy)
 
 
 # ---- more data, expanded data ---------------------------------------------------------------
@@ -205,7 +174,7 @@ def more_data(ctx):
                 accs[record["epoch"]] = common.percent(net, validation)
 
         lmbda = 5.0 * size / 50000
-        _, run = _train(ctx, [784, 30, 10], 0.5, epochs, epochs, lmbda=lmbda, n_train=size,
+        _, run = train(ctx, [784, 30, 10], 0.5, epochs, epochs, lmbda=lmbda, n_train=size,
                         init="default", evaluation=None, monitor=(), callbacks=[score], verbose=False)
         rows[size] = {"epochs": epochs, "lmbda": lmbda, "checkpoints": accs,
                       "final": accs[epochs - 1], "seconds": run["seconds"]}
@@ -245,7 +214,7 @@ def expanded(ctx):
     return {"runs": runs}
 
 
-chapter.plotter("expanded")(_plot_accuracy)
+chapter.plotter("expanded")(plot_accuracy)
 
 
 # ---- initialisation and learning rates ----------------------------------------------------
@@ -256,7 +225,7 @@ def init(ctx):
     for sizes in ([784, 30, 10], [784, 100, 10]):
         for how in ("default", "large"):
             rms = []
-            _, run = _train(ctx, sizes, 0.1, 30, 2, lmbda=5.0, init=how, evaluation="validation",
+            _, run = train(ctx, sizes, 0.1, 30, 2, lmbda=5.0, init=how, evaluation="validation",
                             callbacks=[weight_rms(rms)])
             run["weight_rms"] = rms
             runs[f"{sizes} {'1/sqrt(n)' if how == 'default' else 'large'}"] = run
@@ -279,7 +248,7 @@ def plot_init(result, out):
 def learning_rates(ctx):
     runs = {}
     for eta in (0.025, 0.25, 2.5):
-        _, run = _train(ctx, [784, 30, 10], eta, 30, 3, lmbda=5.0, init="default",
+        _, run = train(ctx, [784, 30, 10], eta, 30, 3, lmbda=5.0, init="default",
                         evaluation="validation", monitor=("training_cost", "evaluation_accuracy"))
         runs[f"eta {eta:g}"] = run
     return {"runs": runs}
@@ -298,7 +267,7 @@ def plot_learning_rates(result, out):
 def softmax(ctx):
     runs = {}
     for cost in ("cross-entropy", "log-likelihood"):
-        _, run = _train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=5.0, init="default", cost=cost,
+        _, run = train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=5.0, init="default", cost=cost,
                         evaluation="validation")
         runs[f"{'softmax + ' if cost == 'log-likelihood' else 'sigmoid + '}{cost}"] = run
     return {"runs": runs}
@@ -312,7 +281,7 @@ def l1(ctx):
     runs = {}
     _, _, test = ctx.data()
     for lmbda in ctx.pick(L1_LAMBDAS, [0.0, 1.0]):
-        net, run = _train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=lmbda, init="default",
+        net, run = train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=lmbda, init="default",
                           evaluation="validation", regularization="L1")
         run["test_final"] = common.percent(net, test)
         run["zero_weights_fraction"] = float(np.mean(np.abs(net.weights[0]) < 1e-3))
@@ -324,14 +293,14 @@ def l1(ctx):
             "beats_none": runs[best]["lmbda"] > 0 and runs[best]["best"] > runs["L1 lambda 0"]["best"]}
 
 
-chapter.plotter("l1")(_plot_accuracy)
+chapter.plotter("l1")(plot_accuracy)
 
 
 @chapter.experiment("dropout", "dropout p = 0.5 on the hidden units vs none, [784,100,10], eta 0.5, 30 epochs (val)")
 def dropout(ctx):
     runs = {}
     for p in (0.0, 0.5):
-        _, run = _train(ctx, [784, 100, 10], 0.5, 30, 2, init="default", evaluation="validation",
+        _, run = train(ctx, [784, 100, 10], 0.5, 30, 2, init="default", evaluation="validation",
                         dropout=p)
         runs[f"dropout {p:g}"] = run
     return {"runs": runs}
@@ -341,117 +310,17 @@ def dropout(ctx):
 def activations(ctx):
     runs = {}
     for act in ("sigmoid", "tanh", "relu"):
-        _, run = _train(ctx, [784, 30, 10], 0.1, 30, 2, lmbda=5.0, init="default",
+        _, run = train(ctx, [784, 30, 10], 0.1, 30, 2, lmbda=5.0, init="default",
                         evaluation="validation", net_kw={"activation": act})
         runs[act] = run
     return {"runs": runs}
 
 
 for _name in ("softmax", "dropout", "activations"):
-    chapter.plotter(_name)(_plot_accuracy)
+    chapter.plotter(_name)(plot_accuracy)
 
 
-# ---- stopping rules, the eta schedule, momentum ------------------------------------------
-
-@chapter.experiment("early-stopping", "problems 3.20/3.21: no-improvement-in-10 vs improvement-of-at-least-0.1pp-in-5, up to 100 epochs, 3 seeds (val)")
-def early_stopping(ctx):
-    n, k = ctx.pick((10, 5), (2, 2))
-    seeds = ctx.pick(3, 1)
-    runs = {}
-    for s in range(seeds):
-        rules = [NoImprovementInN(n, halt=False), ImprovementAtLeast(0.001, k, halt=False)]
-
-        def both_fired(net, record, rules=rules):
-            return all(r.stop_epoch is not None for r in rules)   # the rest of the curve is unused
-
-        _, run = _train(ctx, [784, 30, 10], 0.5, 100, 6, lmbda=5.0, init="default",
-                        evaluation="validation", seed_offset=s, callbacks=rules + [both_fired])
-        run["rules"] = {}
-        for rule in rules:
-            stop = rule.stop_epoch
-            reached = max(run["accuracy"][:stop + 1]) if stop is not None else run["best"]
-            run["rules"][repr(rule)] = {"stop_epoch": stop, "best_by_then": reached}
-            print(f"seed {ctx.seed + s}: {rule!r} stops after epoch {stop}, best validation "
-                  f"{reached:.2f}%")
-        runs[f"seed {ctx.seed + s}"] = run
-    return {"runs": runs}
-
-
-@chapter.plotter("early-stopping")
-def plot_early_stopping(result, out):
-    return _plot_accuracy(result, out)
-
-
-@chapter.experiment("schedule", "problem 3.22: halve eta on no-improvement-in-10 until eta0/128, vs fixed eta 0.5 (val, then test)")
-def schedule(ctx):
-    n = ctx.pick(10, 1)
-    _, _, test = ctx.data()
-    rule = HalveOnNoImprovement(n, 128)
-    net, run = _train(ctx, [784, 30, 10], 0.5, ctx.pick(400, 12), ctx.pick(400, 12), lmbda=5.0,
-                      init="default", evaluation="validation", callbacks=[rule])
-    run.update(test_final=common.percent(net, test), halvings=rule.halvings,
-               stop_epoch=rule.stop_epoch)
-    epochs = run["epochs_run"]
-    net2, fixed = _train(ctx, [784, 30, 10], 0.5, epochs, epochs, lmbda=5.0, init="default",
-                         evaluation="validation")
-    fixed["test_final"] = common.percent(net2, test)
-    for label, r in (("schedule", run), ("fixed eta 0.5", fixed)):
-        print(f"{label}: {r['epochs_run']} epochs, best validation {r['best']:.2f}%, "
-              f"test after the last epoch {r['test_final']:.2f}%")
-    return {"runs": {"schedule": run, "fixed eta 0.5": fixed}}
-
-
-@chapter.plotter("schedule")
-def plot_schedule(result, out):
-    run = result["runs"]["schedule"]
-    return _plot_accuracy(result, out) + [plotting.line_plot(
-        out / "schedule-eta.png", {"eta": run["eta_per_epoch"]}, "the learning-rate schedule",
-        ylabel="eta", logy=True)]
-
-
-MUS = [0.0, 0.5, 0.9, 1.1, -0.5]
-
-
-@chapter.experiment("momentum", "problems 3.24-3.26: momentum mu 0, 0.5, 0.9 and mu > 1, mu < 0; eta 0.1, lambda 5, 20 epochs (val)")
-def momentum(ctx):
-    runs = {}
-    for mu in MUS:
-        with np.errstate(over="ignore", invalid="ignore"):   # mu > 1 diverges, on purpose
-            _, run = _train(ctx, [784, 30, 10], 0.1, 20, 2, lmbda=5.0, init="default",
-                            evaluation="validation", momentum=mu,
-                            monitor=("training_cost", "evaluation_accuracy"))
-        run["mu"] = mu
-        runs[f"mu {mu:g}"] = run
-    return {"runs": runs}
-
-
-@chapter.plotter("momentum")
-def plot_momentum(result, out):
-    return _plot_accuracy(result, out) + [plotting.line_plot(
-        out / "momentum-cost.png", {k: r["training_cost"] for k, r in result["runs"].items()},
-        "momentum: cost on the training data", ylabel="cost", logy=True)]
-
-
-# ---- the broad strategy for hyperparameters ---------------------------------------------------
-
-@chapter.experiment("broad-strategy", "the broad strategy: eta threshold, then lambda, then mini-batch size ([784,30,10], cross-entropy, val)")
-def broad(ctx):
-    from network.grid_strategy import broad_strategy
-    data = ctx.data(ctx.pick(None, 2000))
-    small = dict(etas=(0.1, 1.0, 10.0), lmbdas=(0.0, 1.0), mini_batch_sizes=(10, 50), epochs=1,
-                 threshold_epochs=1, refine=False)
-    res = broad_strategy(data=data, out=ctx.out / "broad-strategy", workers=0,
-                         cost="cross-entropy", seed=ctx.seed, **ctx.pick({}, small))
-    print(res.summary())
-    stages = {name: [{"config": {k: row["config"][k] for k in ("eta", "lmbda", "mini_batch_size")},
-                      "best_validation_accuracy": row.get("best_validation_accuracy")}
-                     for row in stage.rows]
-              for name, stage in res.stages.items()}
-    return {"eta_threshold": res.eta_threshold, "eta": res.eta, "lmbda": res.lmbda,
-            "mini_batch_size": res.mini_batch_size,
-            "validation": res.chosen.get("best_validation_accuracy"), "test": res.test,
-            "stages": stages, "summary": res.summary()}
-
+chap3_tuning.register(chapter)   # problems 3.20-3.26 and the broad strategy
 
 if __name__ == "__main__":
     raise SystemExit(chapter.main())
