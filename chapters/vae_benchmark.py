@@ -55,7 +55,9 @@ def data():
 def run_numpy(X, X_test, epochs, seed):
     rng = np.random.default_rng(seed)
     model = VAE(20, (400,), "relu", rng=rng, dtype=np.float32)
-    h = train(model, X, epochs, 128, Adam(1e-3), 1.0, rng, X_test=X_test)
+    h = train(model, X, epochs, 128, Adam(1e-3), 1.0, rng, X_test=X_test,
+              on_epoch=lambda r: print(f"  numpy   epoch {r['epoch']}: train {r['train_loss']:.2f} "
+                                       f"test {r['test_loss']:.2f} {r['seconds']:.2f} s", flush=True))
     return [{"train_loss": a, "test_loss": b, "seconds": c}
             for a, b, c in zip(h["train_loss"], h["test_loss"], h["seconds"])]
 
@@ -111,6 +113,8 @@ def run_torch(X, X_test, epochs, seed):
                 test += loss_fn(logits, xb, mu, lv).item() * len(xb)
         test /= len(Xv)
         out.append({"train_loss": total / len(Xt), "test_loss": test, "seconds": seconds})
+        print(f"  pytorch epoch {len(out)}: train {total / len(Xt):.2f} test {test:.2f} {seconds:.2f} s",
+              flush=True)
     return out
 
 
