@@ -4,7 +4,8 @@
     operation: a list of (784, 1) float columns, backprop one example at a time,
     gradients summed with list comprehensions, new weight lists each step.
 (b) ``numpy``: the library's matrix path (``Network(backend="numpy")``).
-(c) ``numba``: the library's compiled path (``Network(backend="numba")``).
+(c) ``numba``: the library's compiled path (``Network(backend="numba")``), and
+    ``numba-float32`` the same in float32, PyTorch's default precision.
 (d) ``torch``: PyTorch CPU eager, the same mini-batch loop (float32, autograd,
     ``torch.optim.SGD``), on one thread; skipped when PyTorch is not installed
     (it is not a dependency).
@@ -38,10 +39,11 @@ import numpy as np
 from .data_format import as_examples
 from .network import Network
 
-METHODS = ("per-example", "numpy", "numba", "torch")
+METHODS = ("per-example", "numpy", "numba", "numba-float32", "torch")
 LABELS = {"per-example": "(a) per-example NumPy loop (book)",
           "numpy": "(b) library NumPy matrix path",
           "numba": "(c) library numba path",
+          "numba-float32": "(c') library numba path, float32",
           "torch": "(d) PyTorch CPU eager, 1 thread"}
 
 # The issue's configurations: (sizes, cost, eta, lmbda, mini-batch size).
@@ -161,9 +163,11 @@ def torch_epoch(torch, layers, Xt, Yt, order, m, eta, lmbda, n, cost):
 def _epoch_runner(method, sizes, cost, eta, lmbda, mb, X, y, seed=0):
     """A function that trains one more epoch with ``method`` (state kept between calls)."""
     n = len(y)
-    if method in ("numpy", "numba"):
-        net = Network(sizes, cost=cost, init="large", seed=seed, backend=method)
-        train = as_examples((X, y), sizes[0], sizes[-1])  # once, as SGD does for all epochs
+    if method in ("numpy", "numba", "numba-float32"):
+        dtype = np.float32 if method == "numba-float32" else np.float64
+        net = Network(sizes, cost=cost, init="large", seed=seed, dtype=dtype,
+                      backend=method.split("-")[0])
+        train = as_examples((X, y), sizes[0], sizes[-1], dtype)  # once, as SGD does
         return lambda: net.SGD(train, 1, mb, eta, lmbda, verbose=False)
     rng = np.random.default_rng(seed)
     if method == "per-example":
