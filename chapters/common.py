@@ -98,7 +98,12 @@ class Chapter:
             return 2
         names = args.experiments or list(self.experiments)
         out = args.out or Path("out") / self.name
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"{self.name}: cannot create the output folder {out} ({exc.strerror}); "
+                  f"pass a writable folder with --out", file=sys.stderr)
+            return 2
         command = "python " + " ".join(shlex.quote(a) for a in
                                         [f"chapters/{self.name}.py", *sys.argv[1:]]) \
             if argv is None else f"python chapters/{self.name}.py " + " ".join(argv)

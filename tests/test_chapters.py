@@ -164,6 +164,15 @@ def test_list_names_every_experiment_and_unknown_names_are_refused(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_an_unwritable_output_folder_is_one_line_not_a_traceback(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = subprocess.run([sys.executable, str(REPO / "chapters" / "chap2.py"), "linear",
+                           "--out", str(blocker / "out")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "cannot create the output folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_plot_only_redraws_from_saved_results(tmp_path):
     run_script("chap2", tmp_path, "sigma-matrix", "linear")
     (tmp_path / "linear.png").unlink()
