@@ -135,7 +135,7 @@ def weight_grid(path, weights, titles, suptitle, cols=10):
     return _save(fig, path)
 
 
-def weight_gif(path, weights, titles, suptitle, seconds_per_frame=0.8, dpi=60):
+def weight_gif(path, weights, titles, suptitle, seconds_per_frame=0.8, dpi=80):
     """One 28x28 weight image per frame (a digit's mask, or a hidden unit's weights),
     each with its own symmetric colour bounds so every frame shows its structure."""
     frames = []
