@@ -62,7 +62,7 @@ def config_name(sizes, cost, eta, lmbda, mb):
 # ---- (a) the book's per-example loop ----------------------------------------------------
 
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 / (1.0 + np.exp(-z))  # overflows (harmlessly) for z << 0, as in the book
 
 
 def _sigmoid_prime(z):
@@ -104,6 +104,11 @@ def per_example_epoch(weights, biases, training_data, order, m, eta, lmbda, n, c
     """One epoch of network.py's / network2.py's SGD (the loop chapter 2 asks to remove):
     for each mini-batch, backprop example by example and sum the gradients, then
     (L2) w -> (1 - eta lmbda/n) w - (eta/m) nabla_w.  Updates the lists in place."""
+    with np.errstate(over="ignore"):  # set once per epoch: no cost inside the loop
+        _per_example_batches(weights, biases, training_data, order, m, eta, lmbda, n, cost)
+
+
+def _per_example_batches(weights, biases, training_data, order, m, eta, lmbda, n, cost):
     for k in range(0, len(order), m):
         mini_batch = [training_data[i] for i in order[k:k + m]]
         nabla_b = [np.zeros(b.shape) for b in biases]
