@@ -133,12 +133,12 @@ def image_row_gif(path, frames_images, captions, title, dpi=70, seconds_per_fram
     return save_gif(path, frames, seconds_per_frame)
 
 
-def rotating_scatter3d_gif(path, points, labels, title, frames=36, dpi=60, seconds_per_frame=0.15):
+def rotating_scatter3d_gif(path, points, labels, title, frames=36, dpi=75, seconds_per_frame=0.15):
     """points (n, 3) coloured by digit, the camera turning once around the z axis."""
     lim = float(np.percentile(np.abs(points), 99.5))
     out = []
     for t in range(frames):
-        fig = plt.figure(figsize=(4.6, 4.6))
+        fig = plt.figure(figsize=(5.6, 5.6))
         ax = fig.add_subplot(projection="3d")
         for d in range(10):
             sel = labels == d
