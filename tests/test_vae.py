@@ -294,3 +294,11 @@ def test_cli_vae_train_refuses_a_model_file_name_it_cannot_write(monkeypatch):
     args = parser.parse_args(["vae", "train", "--save", "model.pkl"])
     with pytest.raises(UsageError, match="model.pkl"):
         args.run(args)
+
+
+@pytest.mark.parametrize("hidden,activation", [((), "tanh"), ((6, 5, 4), "silu")])
+def test_gradient_check_holds_for_no_and_for_three_hidden_layers(hidden, activation):
+    rng = np.random.default_rng(7)
+    model = VAE(2, hidden, activation, 12, rng=rng, dtype=np.float64)
+    x, eps = rng.random((4, 12)), rng.standard_normal((4, 2))
+    assert worst_gradient_error(model, x, 2.0, eps) < TOL
