@@ -362,8 +362,9 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                     for j in range(n_out):
                         a_j = _activate(code, z[j])
                         if abs(a_j) < tiny:
-                            # A sigmoid of z << 0 is subnormal in float32 below z = -87, and
-                            # subnormal arithmetic is ~100x slower; the change is < 1e-38.
+                            # Subnormal numbers (a float32 sigmoid below z = -87, and the
+                            # errors and steps made from it) make arithmetic ~100x slower:
+                            # they are flushed to 0 here and below; the change is < 1e-38.
                             a_j = 0.0
                         a[j] = a_j
                         s[j] = _prime(code, z[j], a[j])
@@ -384,9 +385,10 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
             uo = u_off[L - 1]
             for j in range(sizes[L]):
                 if cost == QUADRATIC:
-                    D[i, uo + j] = (A[i, uo + j] - Y[r, j]) * S[i, uo + j]  # (QUAD) (BP1)
+                    d_j = (A[i, uo + j] - Y[r, j]) * S[i, uo + j]  # (QUAD) (BP1)
                 else:
-                    D[i, uo + j] = A[i, uo + j] - Y[r, j]   # (XENT)/(LOGLIK) (BP1) a - y
+                    d_j = A[i, uo + j] - Y[r, j]          # (XENT)/(LOGLIK) (BP1) a - y
+                D[i, uo + j] = d_j if abs(d_j) >= tiny else 0.0
             for l in range(L - 1, 0, -1):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
@@ -401,7 +403,8 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                     if lazy:
                         acc *= ws                       # W = ws * V
                     # (BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l)
-                    D[i, u_off[l - 1] + k] = acc * S[i, u_off[l - 1] + k]
+                    d_k = acc * S[i, u_off[l - 1] + k]
+                    D[i, u_off[l - 1] + k] = d_k if abs(d_k) >= tiny else 0.0  # no subnormals
         # ---- update: penalty and momentum first, then (BP3)/(BP4) per example ----------
         if momentum:
             for q in range(P):
@@ -431,7 +434,8 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                 for j in range(n_out):
                     target[bo + j] -= step * D[i, u_off[l] + j]   # (BP3) dC/db = delta
                 for j in range(width):
-                    g[j] = w_step * D[i, u_off[l] + j]
+                    g_j = w_step * D[i, u_off[l] + j]
+                    g[j] = g_j if abs(g_j) >= tiny else 0.0
                 if l == 0:
                     for p in range(indptr[r], indptr[r + 1]):
                         k = indices[p]
