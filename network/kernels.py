@@ -388,7 +388,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                     d_j = (A[i, uo + j] - Y[r, j]) * S[i, uo + j]  # (QUAD) (BP1)
                 else:
                     d_j = A[i, uo + j] - Y[r, j]          # (XENT)/(LOGLIK) (BP1) a - y
-                D[i, uo + j] = d_j if abs(d_j) >= tiny else 0.0
+                D[i, uo + j] = 0.0 if abs(d_j) < tiny else d_j   # NaN stays NaN
             for l in range(L - 1, 0, -1):
                 n_in = sizes[l]
                 n_out = sizes[l + 1]
@@ -404,7 +404,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                         acc *= ws                       # W = ws * V
                     # (BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l)
                     d_k = acc * S[i, u_off[l - 1] + k]
-                    D[i, u_off[l - 1] + k] = d_k if abs(d_k) >= tiny else 0.0  # no subnormals
+                    D[i, u_off[l - 1] + k] = 0.0 if abs(d_k) < tiny else d_k  # no subnormals
         # ---- update: penalty and momentum first, then (BP3)/(BP4) per example ----------
         if momentum:
             for q in range(P):
@@ -435,7 +435,7 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                     target[bo + j] -= step * D[i, u_off[l] + j]   # (BP3) dC/db = delta
                 for j in range(width):
                     g_j = w_step * D[i, u_off[l] + j]
-                    g[j] = g_j if abs(g_j) >= tiny else 0.0
+                    g[j] = 0.0 if abs(g_j) < tiny else g_j
                 if l == 0:
                     for p in range(indptr[r], indptr[r + 1]):
                         k = indices[p]
