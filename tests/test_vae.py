@@ -302,3 +302,18 @@ def test_gradient_check_holds_for_no_and_for_three_hidden_layers(hidden, activat
     model = VAE(2, hidden, activation, 12, rng=rng, dtype=np.float64)
     x, eps = rng.random((4, 12)), rng.standard_normal((4, 2))
     assert worst_gradient_error(model, x, 2.0, eps) < TOL
+
+
+def test_npz_member_whose_header_declares_a_huge_array_is_refused_before_reading(tmp_path):
+    import zipfile
+    path = save(VAE(2, (5,), "relu", 6, rng=np.random.default_rng(0)), tmp_path / "m.npz")
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    header = ("{'descr': '<f8', 'fortran_order': False, 'shape': (2000000000000000,), }".ljust(118)
+              + "\n").encode()
+    members["encoder.0.weight.npy"] = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ModelFileError, match=r"m.npz: encoder.0.weight has shape \(2000000000000000,\)"):
+        load(path)

@@ -7,22 +7,26 @@ Two formats, chosen by the file name's suffix:
   Readable anywhere, about 10x larger.
 * ``.npz``: one array per parameter name plus ``__meta__``, a 0-d string array
   holding the same JSON header without "parameters". Written uncompressed
-  with np.savez and read with ``allow_pickle=False``, so an object array (the
-  way a pickle would hide inside) is refused, never executed.
+  with np.savez; read member by member with numpy's .npy reader and
+  ``allow_pickle=False``, so an object array (the way a pickle would hide
+  inside) is refused, never executed.
 
 Loading treats the file as hostile: the file size and (for .npz) every
 member's uncompressed size are capped before anything is read; the header's
 types and ranges are checked and the parameter count computed *before* any
 array is built; the set of parameter names must be exactly the one the
-architecture implies; every array must have its exact shape, a float dtype and
-finite values. Any fault raises ModelFileError naming the file and the fault.
+architecture implies; every .npy header must declare its array's exact shape
+and a float dtype before the array is read (so a header declaring a petabyte
+allocates nothing); every value must be finite. Any fault raises ModelFileError naming the file and the fault.
 
 Left out on purpose: optimiser state (a checkpoint's job), pickle, HDF5.
 """
 
 import io
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -163,38 +167,77 @@ def _load_json(path):
     return _install(model, arrays, path)
 
 
+MAX_META_CHARS = 1 << 16  # the header JSON is a few hundred characters
+# What a damaged zip or .npy can raise inside zipfile, zlib and numpy's header parser.
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError,
+                SyntaxError, struct.error, zlib.error, zipfile.BadZipFile)
+
+
+def _npy_header(zf, name, path):
+    """(shape, dtype) from member ``name``'s .npy header, read without touching its data."""
+    with zf.open(name) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ModelFileError(f"{path}: {name} uses .npy format version {version}, "
+                                 f"which this code does not write")
+    return shape, dtype
+
+
+def _npy_read(zf, name):
+    with zf.open(name) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _load_npz(path):
+    """Every .npy header is checked against the architecture *before* its array is read,
+    so a member that declares a petabyte shape is refused without allocating anything."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError(f"{path}: not a valid .npz (zip) file ({exc})") from None
-    total = sum(i.file_size for i in infos)
-    if total > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: members expand to {total} bytes, more than "
-                             f"{MAX_FILE_BYTES}; refusing to read it")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "__meta__" not in npz.files:
+            total = sum(i.file_size for i in infos)
+            if total > MAX_FILE_BYTES:
+                raise ModelFileError(f"{path}: members expand to {total} bytes, more than "
+                                     f"{MAX_FILE_BYTES}; refusing to read it")
+            members = {i.filename[:-4]: i.filename for i in infos if i.filename.endswith(".npy")}
+            strays = sorted(i.filename for i in infos if not i.filename.endswith(".npy"))
+            if strays:
+                raise ModelFileError(f"{path}: unexpected members {strays}; a VAE .npz holds only .npy arrays")
+            if "__meta__" not in members:
                 raise ModelFileError(f"{path}: no __meta__ header; not a VAE file written by network.vae.save")
-            meta_arr = npz["__meta__"]
-            if meta_arr.dtype.kind != "U" or meta_arr.shape != ():
-                raise ModelFileError(f"{path}: __meta__ must be a single string")
+            shape, dtype = _npy_header(zf, members["__meta__"], path)
+            if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_META_CHARS:
+                raise ModelFileError(f"{path}: __meta__ must be a single string of at most "
+                                     f"{MAX_META_CHARS} characters")
             try:
-                meta = json.loads(str(meta_arr), parse_constant=_reject_constant)
+                meta = json.loads(str(_npy_read(zf, members["__meta__"])), parse_constant=_reject_constant)
             except (ValueError, RecursionError) as exc:
                 raise ModelFileError(f"{path}: __meta__ is not valid JSON ({exc})") from None
             model = _check_header(meta, path)
-            known = set(model.parameter_names())
-            unknown = sorted(set(npz.files) - known - {"__meta__"})
+            expected = dict(zip(model.parameter_names(), (p.shape for p in model.parameters())))
+            unknown = sorted(set(members) - set(expected) - {"__meta__"})
             if unknown:
                 raise ModelFileError(f"{path}: unknown parameters {unknown}")
-            arrays = {name: npz[name] for name in npz.files if name in known}
+            arrays = {}
+            for name in expected:
+                if name not in members:
+                    continue  # reported as missing by _install
+                shape, dtype = _npy_header(zf, members[name], path)
+                if shape != expected[name]:
+                    raise ModelFileError(f"{path}: {name} has shape {shape}, expected {expected[name]} "
+                                         f"from the header's layer sizes")
+                if dtype.kind not in "fi" or dtype.itemsize > 8:
+                    raise ModelFileError(f"{path}: {name} has dtype {dtype}, expected floats")
+                arrays[name] = _npy_read(zf, members[name])
     except ModelFileError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        # ValueError covers object arrays refused by allow_pickle=False and bad .npy headers.
-        raise ModelFileError(f"{path}: unreadable array data ({exc})") from None
+    except _READ_ERRORS as exc:
+        # Covers object arrays refused by allow_pickle=False, bad .npy headers, truncated or
+        # corrupt zip data, undecodable member names and unknown compression methods.
+        raise ModelFileError(f"{path}: unreadable .npz data ({type(exc).__name__}: {exc})") from None
     return _install(model, arrays, path)
 
 
