@@ -45,17 +45,6 @@ def mixture_density(grid_points, mu, logvar, chunk=256):
     return out / mu.shape[0]
 
 
-def moving_average(values, window):
-    """Centred moving average with the window shrunk at the ends (same length as values)."""
-    values = np.asarray(values, dtype=float)
-    window = max(1, int(window))
-    c = np.concatenate([[0.0], np.cumsum(values)])
-    half = window // 2
-    idx = np.arange(len(values))
-    lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half + 1, len(values))
-    return (c[hi] - c[lo]) / (hi - lo)
-
-
 def log_time_smooth(values, fraction=0.2, max_half=50):
     """Centred moving average whose half-width grows with the step: min(fraction * t, max_half).
 
