@@ -1,6 +1,11 @@
 """A variational autoencoder on MNIST in NumPy (issue 6): model, loss, training, model files.
 
-    from network.vae import VAE, train, save, load
+    from network.vae import VAE                      # model.py: forward and backward by hand
+    from network.vae.train import train, evaluate    # train.py: the loop and its metrics
+    from network.vae.io import save, load            # io.py: validated .npz / .json files
+    from network.vae.latent import kl_phases, class_mixture_moments   # latent.py: analysis
+
+The mathematics, with every gradient derived, is in notes/vae.md.
 """
 
 from .model import VAE, reparameterise, reparameterise_backward
