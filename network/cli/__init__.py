@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import NNDLError
-from . import bench, evaluate, grid, train
+from . import bench, evaluate, grid, train, vae
 
-COMMANDS = [train, evaluate, grid, bench]
+COMMANDS = [train, evaluate, grid, bench, vae]
 
 
 class _Parser(argparse.ArgumentParser):
