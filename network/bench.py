@@ -219,22 +219,24 @@ def time_methods(config, X, y, methods=METHODS, repeats=3, warmup_size=1000,
 
 _COMPILE_SCRIPT = """
 import time
+c0 = time.process_time()
 t0 = time.perf_counter()
 import numpy as np
 from network import Network
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 rng = np.random.default_rng(0)
 X = (rng.integers(0, 256, (200, 784)) * (rng.random((200, 784)) < 0.2)).astype(np.uint8)
 net = Network([784, 30, 10], cost="quadratic", seed=0, backend="numba", dtype=np.DTYPE)
 net.SGD((X, rng.integers(0, 10, 200)), 1, 10, 3.0, verbose=False)
-t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
+t2, c2 = time.perf_counter(), time.process_time()
+print(t1 - t0, t2 - t1, c1 - c0, c2 - c1)
 """
 
 
 def compile_seconds(dtype="float64"):
-    """(import, first epoch) seconds in a fresh process with an empty numba cache, then
-    again with the cache just filled: {"cold": (..), "warm": (..)}.  The first epoch is
+    """(import, first epoch) wall seconds, then the same as CPU seconds, in a fresh process
+    with an empty numba cache, then again with the cache just filled:
+    {"cold": (4 numbers), "warm": (4 numbers)}.  The first epoch is
     tiny (200 images), so it is almost all compiling (cold) or cache loading (warm)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = {}

@@ -49,9 +49,10 @@ def run(args):
     compile_times = None
     if not args.no_compile_time and "numba" in args.methods:
         compile_times = bench.compile_seconds()
-        (ci, cf), (wi, wf) = compile_times["cold"], compile_times["warm"]
+        (ci, cf, cci, ccf), (wi, wf, wci, wcf) = compile_times["cold"], compile_times["warm"]
         print(f"numba compile (fresh process, empty cache): import {ci:.2f} s + first epoch "
-              f"{cf:.2f} s; with the cache filled: import {wi:.2f} s + first epoch {wf:.2f} s")
+              f"{cf:.2f} s wall ({cci:.2f} + {ccf:.2f} s CPU); with the cache filled: import "
+              f"{wi:.2f} s + first epoch {wf:.2f} s wall ({wci:.2f} + {wcf:.2f} s CPU)")
     print(f"peak resident memory of this process: {bench.peak_rss_mb():.0f} MB; "
           f"{platform.processor() or platform.machine()}, numpy {np.__version__}; "
           f"total {time.perf_counter() - start:.0f} s")
