@@ -254,3 +254,12 @@ def test_benchmark_table_has_a_row_per_configuration_and_method():
     table = bench.format_table(rows, 60).splitlines()
     assert len(table) == 2 + 2 * 3
     assert all(r["results"][m]["seconds"] > 0 for r in rows for m in ("numpy", "numba"))
+
+
+def test_bench_command_prints_the_table(capsys):
+    from network.cli import main
+    status = main(["bench", "--quick", "--train-size", "200", "--no-compile-time",
+                   "--methods", "numpy", "numba"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.count("| (c) library numba path |") == 4 and "peak resident memory" in out
