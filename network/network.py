@@ -33,13 +33,11 @@ import time
 import numpy as np
 
 from . import backprop, kernels
-from .activations import Sigmoid, get_activation
-from .costs import CrossEntropyCost, default_output_activation, get_cost
+from .activations import ACTIVATIONS, Sigmoid, get_activation
+from .costs import COSTS, CrossEntropyCost, default_output_activation, get_cost
 from .data_format import as_examples
 from .errors import UsageError
 from .optimizers import SGD, Momentum
-from .activations import ACTIVATIONS
-from .costs import COSTS
 from .regularization import get_regularizer
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
@@ -213,7 +211,8 @@ class Network:
 
     def _kernel_supports(self, optimizer):
         """Whether the numba kernel can run this configuration (else: the NumPy path)."""
-        return (self.backend == "numba" and type(optimizer) in (SGD, Momentum)
+        return (self.backend == "numba" and kernels.HAVE_NUMBA
+                and type(optimizer) in (SGD, Momentum)
                 and self.cost in COSTS.values()
                 and self.activation.name in kernels.ACTIVATION_CODES
                 and self.activation.name != "softmax"
