@@ -331,13 +331,23 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                         p += 1
                 else:
                     a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]      # (n_in,)
-                    for k in range(n_in):
+                    k = 0
+                    while k + 3 < n_in:    # four rows of W^T at a time, as in layer 1
+                        a1, a2, a3, a4 = a_prev[k], a_prev[k + 1], a_prev[k + 2], a_prev[k + 3]
+                        w1 = params[wo + k * width:wo + (k + 1) * width]
+                        w2 = params[wo + (k + 1) * width:wo + (k + 2) * width]
+                        w3 = params[wo + (k + 2) * width:wo + (k + 3) * width]
+                        w4 = params[wo + (k + 3) * width:wo + (k + 4) * width]
+                        for j in range(width):
+                            z[j] += (a1 * w1[j] + a2 * w2[j]) + (a3 * w3[j] + a4 * w4[j])
+                        k += 4
+                    while k < n_in:
                         ak = a_prev[k]
-                        if ak != 0.0:
-                            w = params[wo + k * width:wo + (k + 1) * width]
-                            for j in range(width):
-                                # (FF) z = W a + b, a row of W^T at a time
-                                z[j] += ak * w[j]
+                        w = params[wo + k * width:wo + (k + 1) * width]
+                        for j in range(width):
+                            # (FF) z = W a + b, a row of W^T at a time
+                            z[j] += ak * w[j]
+                        k += 1
                 if lazy:
                     for j in range(n_out):
                         z[j] *= ws                      # W = ws * V
