@@ -456,12 +456,13 @@ def train_epoch(X, indptr, indices, lut, Y, order, mb_size, params, velocity, si
                             t[j] -= x * g[j]
                 else:
                     a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]
+                    t = target[wo:wo + n_in * width]      # all of W^T, rows contiguous
                     for k in range(n_in):
                         ak = a_prev[k]
                         if ak != 0.0:
-                            t = target[wo + k * width:wo + (k + 1) * width]
+                            base = k * width
                             for j in range(width):
-                                t[j] -= ak * g[j]  # (BP4) a row of W^T at a time
+                                t[base + j] -= ak * g[j]  # (BP4) a row of W^T at a time
         if momentum:
             for q in range(P):
                 params[q] += velocity[q]          # (MOMENTUM) w -> w + v
