@@ -85,11 +85,12 @@ def _labels_from(y_rows, k, what):
                 raise UsageError(f"{what}: labels must be whole numbers 0..{k - 1}")
         elif y.dtype.kind not in "iub":
             raise UsageError(f"{what}: labels must be integers, got dtype {y.dtype}")
-        labels = y.astype(np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= k):
-            bad = labels[(labels < 0) | (labels >= k)][0]
+        # Range-check in the labels' own dtype: a uint64 of 2**63 must not wrap to negative.
+        if y.size and (y.min() < 0 or y.max() >= k):
+            bad = y[(y < 0) | (y >= k)][0]
             raise UsageError(f"{what}: label {bad} is out of range for a network with {k} "
                              f"outputs; labels must be 0..{k - 1}")
+        labels = y.astype(np.int64)
         Y = np.zeros((labels.size, k))
         Y[np.arange(labels.size), labels] = 1.0
         return labels, Y
@@ -108,11 +109,18 @@ def as_examples(data, n_in, k, dtype=np.float64, what="data"):
     if isinstance(data, Examples):
         return data
     # An (X, y) pair of arrays, as opposed to a book pair (x column, y) or a list of pairs.
+    if data is None:
+        raise UsageError(f"{what}: no data given (None); pass (X, y) arrays or a list of "
+                         f"(x, y) pairs")
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray) \
-            and data[0].ndim == 2 and np.ndim(data[1]) >= 1 and data[0].shape != (n_in, 1):
+            and data[0].ndim >= 2 and np.ndim(data[1]) >= 1 and data[0].shape != (n_in, 1):
         X, y = data
     else:
-        pairs = list(data)  # a zip iterator is consumed once, here, and nowhere else
+        try:
+            pairs = list(data)  # a zip iterator is consumed once, here, and nowhere else
+        except TypeError:
+            raise UsageError(f"{what}: expected (X, y) arrays or a list of (x, y) pairs, got "
+                             f"{type(data).__name__}") from None
         if not pairs:
             raise UsageError(f"{what}: no examples given")
         try:

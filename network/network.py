@@ -44,14 +44,26 @@ EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on b
 COMPACT_EVAL_CHUNK = 1_000  # uint8 rows made float at a time (8 MB, not 63 MB, per chunk)
 
 
-def _check_number(name, value, low, low_inclusive=True, high=None):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value) \
-        and (value >= low if low_inclusive else value > low) and (high is None or value < high)
+def _is_whole(value):
+    """A whole number that is not a bool (True is an int in Python, but not an epoch count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_number(name, value, low=None, low_inclusive=True, high=None):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok:
+        try:
+            v = float(value)
+        except OverflowError:  # a Python int beyond float range
+            ok = False
+        else:
+            ok = np.isfinite(v) and (low is None or (v >= low if low_inclusive else v > low)) \
+                and (high is None or v < high)
     if not ok:
-        bound = f">= {low}" if low_inclusive else f"> {low}"
+        bound = "" if low is None else (f" >= {low}" if low_inclusive else f" > {low}")
         if high is not None:
             bound += f" and < {high}"
-        raise UsageError(f"{name} must be a number {bound}, got {value!r}")
+        raise UsageError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
 class Network:
@@ -338,9 +350,9 @@ class Network:
             evaluation_data, monitor_evaluation_accuracy = test_data, True
         evaluation = None if evaluation_data is None else as_examples(
             evaluation_data, self.sizes[0], self.sizes[-1], self.dtype, "evaluation_data")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        if not _is_whole(epochs) or epochs < 0:
             raise UsageError(f"epochs must be a whole number >= 0, got {epochs!r}")
-        if not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
+        if not _is_whole(mini_batch_size) or mini_batch_size < 1:
             raise UsageError(f"mini_batch_size must be a whole number >= 1, got {mini_batch_size!r}")
         if mini_batch_size > len(train):
             raise UsageError(f"mini_batch_size {mini_batch_size} is larger than the training "
@@ -348,7 +360,16 @@ class Network:
         _check_number("eta", eta, 0, low_inclusive=False)
         _check_number("lmbda", lmbda, 0)
         _check_number("dropout", dropout, 0, high=1)
+        _check_number("momentum mu", momentum)
         regularizer = get_regularizer(regularization)
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if not callable(cb):
+                raise UsageError(f"callbacks must be callables cb(network, record), got {cb!r}")
+        if optimizer is not None and not (callable(getattr(optimizer, "step", None))
+                                          and hasattr(optimizer, "eta")):
+            raise UsageError(f"optimizer must be an object with step(params, grads) and eta, such "
+                             f"as network.optimizers.Adam(lr), got {optimizer!r}")
         if optimizer is None:
             optimizer = Momentum(eta, momentum) if momentum else SGD(eta)
         self.optimizer = optimizer

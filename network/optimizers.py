@@ -16,8 +16,18 @@ import numpy as np
 from .errors import UsageError
 
 
+def _as_float(name, value):
+    """``value`` as a float, or a UsageError naming it (strings, None, huge ints...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UsageError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise UsageError(f"{name} must be a finite number, got {value!r}") from None
+
+
 def _check_positive(name, value):
-    if not np.isfinite(value) or value <= 0:
+    if not np.isfinite(_as_float(name, value)) or value <= 0:
         raise UsageError(f"{name} must be a positive number, got {value!r}")
 
 
@@ -57,7 +67,7 @@ class Momentum:
 
     def __init__(self, eta, mu):
         _check_positive("eta", eta)
-        if not np.isfinite(mu):
+        if not np.isfinite(_as_float("momentum mu", mu)):
             raise UsageError(f"momentum mu must be a finite number, got {mu!r}")
         self.eta = float(eta)
         self.mu = float(mu)

@@ -178,6 +178,8 @@ def test_bad_training_arguments_are_refused_before_training(kwargs, message):
     ((np.full((5, 4), np.nan), np.zeros(5, int)), "NaN"),
     ((np.zeros((5, 4)), np.array([0, 1, 2, 0, 1])), "label 2 is out of range"),
     ((np.zeros((5, 4)), np.zeros(4, int)), "5 inputs but 4 targets"),
+    ((np.zeros((3, 4)), np.array([0, 2**63, 1], dtype=np.uint64)),
+     "label 9223372036854775808 is out of range"),
 ])
 def test_bad_data_gets_a_clear_error(data, message):
     net = Network([4, 3, 2], seed=0)

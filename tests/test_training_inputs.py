@@ -1,6 +1,6 @@
 """Bad training inputs are refused with a clear UsageError *before* any training starts:
 no weight moves, no epoch is recorded, no callback runs.  (tests/test_network.py covers the
-basic cases; these are the rest.)  The xfail cases are gaps reported to network.py's owner."""
+basic cases; these are the rest.)"""
 
 import subprocess
 import sys
@@ -74,11 +74,6 @@ def test_bad_options_are_refused_before_training(kw, message):
     refused_before_training((X, Y), message, **kw)
 
 
-GAPS = pytest.mark.xfail(reason="gap in network.py/data_format.py/optimizers.py: reported",
-                         strict=False)
-
-
-@GAPS
 @pytest.mark.parametrize("data,kw,message", [
     (None, {}, "training_data"),                                    # TypeError today
     ((X, Y), dict(momentum="0.9"), "momentum"),                     # TypeError in Momentum
@@ -88,7 +83,7 @@ GAPS = pytest.mark.xfail(reason="gap in network.py/data_format.py/optimizers.py:
     ((X.reshape(20, 2, 2), Y), {}, r"shape \(20, 2, 2\)"),          # "too many values to unpack"
 ], ids=["none", "string-momentum", "uncallable-callback", "string-optimizer", "bool-epochs",
         "3-D-X"])
-def test_gaps_reported_to_the_core_owner(data, kw, message):
+def test_wrong_types_are_refused_before_training(data, kw, message):
     refused_before_training(data, message, **kw)
 
 
