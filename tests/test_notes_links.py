@@ -30,7 +30,7 @@ DOTTED = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\(\))?`")
 FOREIGN = {"np", "numpy", "scipy", "torch", "math", "json", "os", "sys", "plt", "matplotlib",
            "imageio", "numba", "pytest", "network2", "network3", "theano", "T", "nn", "F",
            "random", "gzip", "signal", "concurrent", "dask", "ray", "argparse", "time"}
-FILE_SUFFIXES = (".py", ".md", ".json", ".npz", ".png", ".gif", ".gz", ".cfg", ".toml", ".txt")
+FILE_SUFFIXES = (".py", ".md", ".json", ".jsonl", ".npz", ".png", ".gif", ".gz", ".cfg", ".toml", ".txt")
 
 
 def _package_names():
