@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from network.files import atomic_write_text  # noqa: E402
 from network.mnist_loader import load_arrays  # noqa: E402
 from network.optimizers import Adam  # noqa: E402
 from network.vae import VAE  # noqa: E402
@@ -149,7 +150,7 @@ def main():
             print(f"{name}: median {statistics.median(secs):.2f} s per epoch over {len(secs)} epochs "
                   f"(min {min(secs):.2f}, max {max(secs):.2f})")
     if ARGS.out:
-        ARGS.out.write_text(json.dumps(results, indent=1))
+        atomic_write_text(ARGS.out, json.dumps(results, indent=1))
     return 0
 
 

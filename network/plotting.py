@@ -9,6 +9,7 @@ Deliberately left out: interactive windows, styling options beyond what the
 book's figures need, video formats other than GIF.
 """
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +19,19 @@ matplotlib.use("Agg")  # files only: no display needed, same output everywhere
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .files import atomic_write_bytes  # noqa: E402
+
 DIGIT_COLOURS = plt.get_cmap("tab10")
 
 
-def _save(fig, path, dpi=100):
+def _save(fig, path, dpi=100, **savefig_options):
+    """Write the figure atomically (rendered in memory, then renamed into place) and close it."""
     path = Path(path)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi,
+                **{"bbox_inches": "tight", **savefig_options})
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -40,7 +47,9 @@ def save_gif(path, frames, seconds_per_frame=0.5, loop=0):
     """Write equally sized RGB frames as a looping GIF."""
     import imageio.v2 as imageio
     path = Path(path)
-    imageio.mimsave(path, list(frames), format="GIF", duration=seconds_per_frame, loop=loop)
+    buffer = io.BytesIO()
+    imageio.mimsave(buffer, list(frames), format="GIF", duration=seconds_per_frame, loop=loop)
+    atomic_write_bytes(path, buffer.getvalue())  # a reader never sees half a GIF
     return path
 
 

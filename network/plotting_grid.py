@@ -19,6 +19,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .grid import run_key, varying_options  # noqa: E402
+from .plotting import _save  # noqa: E402  (atomic write, then close)
 
 AXES = ("eta", "mini_batch_size")
 SHORT = {"mini_batch_size": "mb", "lmbda": "lambda", "regularization": "reg",
@@ -85,8 +86,7 @@ def plot_heatmaps(spec, rows, path, title=None):
         ax.set_title(_label(group[0]["config"], others) or "all runs", fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist(), label="validation accuracy (%)")
     fig.suptitle(title or "Grid search: best validation accuracy", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110, bbox_inches=None)
     return path
 
 
@@ -108,8 +108,7 @@ def plot_curves(spec, rows, path, top=5, title=None):
     right.set_ylabel("validation cost")
     left.legend(fontsize=7)
     fig.suptitle(title or f"The best {min(top, len(rows))} runs", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110, bbox_inches=None)
     return path
 
 
@@ -152,6 +151,5 @@ def plot_broad_strategy(result, path):
     c.set_title(f"3. mini-batch size {result.mini_batch_size}", fontsize=9)
     c.legend(fontsize=7)
     fig.suptitle("Chapter 3's broad strategy", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110, bbox_inches=None)
     return path
