@@ -70,7 +70,7 @@ class Examples:
         """(indptr, indices): the non-zero columns of each row (CSR layout without
         values), computed once and kept, for the numba kernel's sparse reads."""
         if self._nonzero is None:
-            from .kernels import csr_indices
+            from .pixels import csr_indices
             self._nonzero = csr_indices(self.inputs)
         return self._nonzero
 

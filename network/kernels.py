@@ -29,8 +29,8 @@ How it differs from the matrix form, and why (same numbers, other order):
 
 Hyperparameters arrive as small integer codes, so one compiled function serves
 every cost, activation and regulariser (two specialisations in practice:
-float64 and float32).  Plain NumPy twins: ``csr_indices_numpy`` for
-``csr_indices``; the NumPy training path for ``train_epoch``.
+float64 and float32).  Its plain NumPy twin is the NumPy training path; the
+sparse pixel indices and the uint8 table live in ``network/pixels.py``.
 
 Deliberately left out: Adam and other optimisers (the Network falls back to the
 NumPy path for them), evaluation (one vectorised NumPy forward pass per data
@@ -38,21 +38,11 @@ set per epoch is already cheap), multi-threading (the machines are small and
 shared), ``fastmath`` (it would break agreement with the reference).
 """
 
-import os
-
 import numpy as np
 
-try:
-    if os.environ.get("NNDL_NO_NUMBA"):
-        raise ImportError("disabled by NNDL_NO_NUMBA")
-    import numba
-    from llvmlite import ir
-    from numba.core import cgutils
-    from numba.extending import intrinsic, overload
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-
-HAVE_NUMBA = numba is not None
+from .jit import HAVE_NUMBA, numba  # noqa: F401  (HAVE_NUMBA is read by network.py)
+from .jit import jit as _jit
+from .pixels import _pixel, _prefetch, pixel_table  # noqa: F401  (pixel_table: network.py)
 
 # Integer codes for the kernel (one compiled function for every combination).
 SIGMOID, TANH, RELU, IDENTITY, SILU, SOFTMAX = 0, 1, 2, 3, 4, 5
@@ -63,100 +53,6 @@ COST_CODES = {"quadratic": QUADRATIC, "cross-entropy": CROSS_ENTROPY,
               "log-likelihood": LOG_LIKELIHOOD}
 NO_PENALTY, PENALTY_L2, PENALTY_L1 = 0, 1, 2
 PENALTY_CODES = {"L2": PENALTY_L2, "L1": PENALTY_L1}
-
-
-def _jit(fn):
-    return numba.njit(cache=True, fastmath=False)(fn) if numba is not None else fn
-
-
-# ---- pixels --------------------------------------------------------------------------
-
-def pixel_table(dtype):
-    """lut[v] = v / 255 in ``dtype``: bit-for-bit what ``X.astype(dtype) / 255.0`` gives."""
-    return np.arange(256, dtype=dtype) / 255.0
-
-
-def _pixel(X, r, k, lut):
-    """The input value x_k of example r: raw uint8 pixels go through the table."""
-    if X.dtype == np.uint8:
-        return lut[X[r, k]]
-    return X[r, k]
-
-
-if numba is not None:
-    @overload(_pixel, inline="always")
-    def _pixel_overload(X, r, k, lut):
-        # Chosen once at compile time from X's dtype (uint8 or a float type).
-        if X.dtype == numba.types.uint8:
-            return lambda X, r, k, lut: lut[X[r, k]]
-        return lambda X, r, k, lut: X[r, k]
-
-
-def _prefetch(a, i):
-    """Ask the CPU to start loading a[i] into cache (no effect on any value)."""
-
-
-if numba is not None:
-    @intrinsic
-    def _prefetch_intrinsic(typingctx, a, i):
-        def codegen(context, builder, signature, args):
-            aryty = signature.args[0]
-            ary = context.make_array(aryty)(context, builder, args[0])
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
-                                           wraparound=False)
-            i8p = ir.IntType(8).as_pointer()
-            i32 = ir.IntType(32)
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                "llvm.prefetch.p0i8")
-            # read access, keep in all cache levels, data cache
-            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
-                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
-            return context.get_dummy_value()
-        return numba.types.void(a, i), codegen
-
-    @overload(_prefetch, inline="always")
-    def _prefetch_overload(a, i):
-        return lambda a, i: _prefetch_intrinsic(a, i)
-
-
-def csr_indices_numpy(X):
-    """(indptr (n+1,) int64, indices (nnz,) int32): the columns of X's non-zero entries,
-    row by row, in increasing order (the CSR layout without the values)."""
-    rows, cols = np.nonzero(X)
-    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
-    return indptr, cols.astype(np.int32)
-
-
-@_jit
-def _count_nonzero_rows(X, indptr):
-    for r in range(X.shape[0]):
-        c = 0
-        for k in range(X.shape[1]):
-            if X[r, k] != 0:
-                c += 1
-        indptr[r + 1] = indptr[r] + c
-
-
-@_jit
-def _fill_indices(X, indptr, indices):
-    for r in range(X.shape[0]):
-        p = indptr[r]
-        for k in range(X.shape[1]):
-            if X[r, k] != 0:
-                indices[p] = k
-                p += 1
-
-
-def csr_indices(X):
-    """numba twin of ``csr_indices_numpy`` without its (nnz,) int64 temporaries
-    (120 MB for the MNIST training set): two passes over X, no copy of it."""
-    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-    _count_nonzero_rows(X, indptr)
-    indices = np.empty(indptr[-1], dtype=np.int32)
-    _fill_indices(X, indptr, indices)
-    return indptr, indices
 
 
 # ---- parameters in one flat array ----------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from network import Network
-from network import kernels
+from network import kernels, pixels
 from network.data_format import as_examples
 from network.optimizers import Adam
 
@@ -163,7 +163,7 @@ def test_both_backends_report_the_same_first_nonfinite_mini_batch():
 
 def test_nonzero_columns_match_their_numpy_twin():
     for X in (data(9, pixels=True)[0], data(9)[0], np.zeros((3, 5)), np.ones((2, 4))):
-        for got, want in zip(kernels.csr_indices(X), kernels.csr_indices_numpy(X)):
+        for got, want in zip(pixels.csr_indices(X), pixels.csr_indices_numpy(X)):
             np.testing.assert_array_equal(got, want)
             assert got.dtype == want.dtype
 
@@ -176,7 +176,7 @@ def test_compact_pixels_read_as_the_same_floats(dtype):
     want = X.astype(dtype) / 255.0
     np.testing.assert_array_equal(ex.X, want)
     np.testing.assert_array_equal(ex.rows([3, 1]), want[[3, 1]])
-    np.testing.assert_array_equal(kernels.pixel_table(dtype)[X], want)
+    np.testing.assert_array_equal(pixels.pixel_table(dtype)[X], want)
 
 
 def test_pack_and_unpack_round_trip():

@@ -1,0 +1,30 @@
+"""numba, if it is there: the one switch every compiled kernel goes through.
+
+``HAVE_NUMBA`` is False when numba cannot be imported or ``NNDL_NO_NUMBA`` is set;
+then ``jit`` returns the plain Python function, which computes the same numbers
+(slowly), and the Network trains on its NumPy path instead.  Every kernel is
+compiled with ``cache=True`` (once per machine) and without ``fastmath`` (it
+would break bit-level agreement with the NumPy reference).
+
+Deliberately left out: parallel kernels, explicit signatures.
+"""
+
+import os
+
+try:
+    if os.environ.get("NNDL_NO_NUMBA"):
+        raise ImportError("disabled by NNDL_NO_NUMBA")
+    import numba
+    from llvmlite import ir
+    from numba.core import cgutils
+    from numba.extending import intrinsic, overload
+except ImportError:  # pragma: no cover - depends on the environment
+    numba = ir = cgutils = intrinsic = overload = None
+
+HAVE_NUMBA = numba is not None
+
+
+
+def jit(fn):
+    """numba.njit(cache=True) when numba is available, else ``fn`` unchanged."""
+    return numba.njit(cache=True, fastmath=False)(fn) if numba is not None else fn
