@@ -19,6 +19,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .costs import get_cost
 from .errors import ModelFileError, UsageError
+from .untrusted import reject_constant
 from .model_io import MAX_PARAMETERS
 from .optimizers import SGD, Adam, Momentum
 
@@ -42,10 +43,6 @@ def _finite_float(text):
     if not math.isfinite(value):
         raise ValueError(f"number {text[:40]} is out of range")
     return value
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a finite number")
 
 
 def _depth(value, limit):
@@ -100,7 +97,7 @@ def parse_header(reader):
     text_arr = reader.read(HEADER, "unicode", (), max_bytes=4 * MAX_HEADER_BYTES)
     try:
         text = str(text_arr[()])
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        data = json.loads(text, parse_constant=reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ModelFileError(f"{reader.path}: header JSON nested far too deeply; not a "
                              f"checkpoint") from None

@@ -25,6 +25,7 @@ from .activations import ACTIVATIONS
 from .costs import get_cost
 from .errors import ModelFileError, UsageError
 from .files import atomic_write_text
+from .untrusted import checked_size, strict_json
 
 FORMAT = "nndl-network"
 VERSION = 1
@@ -52,31 +53,15 @@ def save_network(net, path):
     atomic_write_text(path, json.dumps(network_to_dict(net)))
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a finite number")
-
-
 def _parse(path):
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file; check the path") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read the model file ({exc.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: {size} bytes is larger than any model this library "
-                             f"writes ({MAX_FILE_BYTES} bytes at most); refusing to read it")
+    checked_size(path, MAX_FILE_BYTES, "model file")
     try:
         text = path.read_bytes().decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: not a text file (invalid UTF-8); "
                              f"a model file is JSON written by Network.save") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: JSON nested far too deeply; not a model file") from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers with huge digit counts
-        raise ModelFileError(f"{path}: not valid model JSON ({exc})") from None
+    return strict_json(text, path, "model")
 
 
 def _field(data, key, kind, path):

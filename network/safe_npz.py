@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFileError
+from .untrusted import checked_size
 from .files import atomic_write_bytes
 
 MAX_MEMBERS = 1000
@@ -53,16 +54,7 @@ class NpzReader:
 
     def __init__(self, path, max_bytes, what="file"):
         self.path = Path(path)
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            raise ModelFileError(f"{self.path}: no such {what}; check the path") from None
-        except OSError as exc:
-            raise ModelFileError(f"{self.path}: cannot read the {what} ({exc.strerror})") from None
-        if size > max_bytes:
-            raise ModelFileError(f"{self.path}: {size} bytes is larger than any {what} this "
-                                 f"library writes ({max_bytes} bytes at most); refusing to read it")
-        self.size = size
+        self.size = checked_size(self.path, max_bytes, what)
         try:
             self._zip = zipfile.ZipFile(self.path)
             infos = self._zip.infolist()

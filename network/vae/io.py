@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, UsageError
+from ..untrusted import checked_size, reject_constant
 from ..files import atomic_write_bytes, atomic_write_text
 from .model import MAX_DIM, VAE
 
@@ -64,10 +65,6 @@ def save(model, path):
         np.savez(buf, __meta__=np.array(json.dumps(_header(model))), **arrays)
         return atomic_write_bytes(path, buf.getvalue())
     raise UsageError(f"{path}: a VAE file name must end in .json or .npz, not {path.suffix!r}")
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a finite number")
 
 
 def _check_header(meta, path):
@@ -141,7 +138,7 @@ def _install(model, arrays, path):
 
 def _load_json(path):
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
+        doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=reject_constant)
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: not a text file (invalid UTF-8)") from None
     except RecursionError:
@@ -213,7 +210,7 @@ def _load_npz(path):
                 raise ModelFileError(f"{path}: __meta__ must be a single string of at most "
                                      f"{MAX_META_CHARS} characters")
             try:
-                meta = json.loads(str(_npy_read(zf, members["__meta__"])), parse_constant=_reject_constant)
+                meta = json.loads(str(_npy_read(zf, members["__meta__"])), parse_constant=reject_constant)
             except (ValueError, RecursionError) as exc:
                 raise ModelFileError(f"{path}: __meta__ is not valid JSON ({exc})") from None
             model = _check_header(meta, path)
@@ -244,15 +241,7 @@ def _load_npz(path):
 def load(path):
     """Read a VAE saved by save(); raise ModelFileError naming the file and the fault."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such VAE file; check the path") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read the VAE file ({exc.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: {size} bytes is larger than any VAE this library writes "
-                             f"({MAX_FILE_BYTES} bytes at most); refusing to read it")
+    checked_size(path, MAX_FILE_BYTES, "VAE file")
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _load_json(path)
