@@ -15,8 +15,6 @@ this module turns weights and a mini-batch into activations and gradients, and
 nothing else.
 """
 
-import numpy as np
-
 
 def feedforward(weights, biases, X, activation, output_activation, dropout_masks=None):
     """Forward pass keeping what backprop needs.

@@ -180,7 +180,7 @@ def check_optimizer(h, n_arrays):
 def check_training(h):
     tr = h.get(h.data, "training", dict, "")
     w = "training."
-    epochs = h.number(tr, "epochs", w, low=0, high=MAX_EPOCHS, integer=True)
+    h.number(tr, "epochs", w, low=0, high=MAX_EPOCHS, integer=True)
     h.number(tr, "mini_batch_size", w, low=1, high=2**31, integer=True)
     h.number(tr, "eta", w, low=0)
     options = h.get(tr, "options", dict, w)

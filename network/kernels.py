@@ -40,9 +40,9 @@ shared), ``fastmath`` (it would break agreement with the reference).
 
 import numpy as np
 
-from .jit import HAVE_NUMBA, numba  # noqa: F401  (HAVE_NUMBA is read by network.py)
+from .jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
 from .jit import jit as _jit
-from .pixels import _pixel, _prefetch, pixel_table  # noqa: F401  (pixel_table: network.py)
+from .pixels import _pixel, _prefetch
 
 # Integer codes for the kernel (one compiled function for every combination).
 SIGMOID, TANH, RELU, IDENTITY, SILU, SOFTMAX = 0, 1, 2, 3, 4, 5

@@ -37,7 +37,9 @@ from .activations import ACTIVATIONS, Sigmoid, get_activation
 from .costs import COSTS, CrossEntropyCost, default_output_activation, get_cost
 from .data_format import as_examples
 from .errors import UsageError
+from .jit import HAVE_NUMBA
 from .optimizers import SGD, Momentum
+from .pixels import pixel_table
 from .regularization import get_regularizer
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
@@ -101,10 +103,10 @@ class Network:
             raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         if backend is None:
-            backend = "numba" if kernels.HAVE_NUMBA else "numpy"
+            backend = "numba" if HAVE_NUMBA else "numpy"
         if backend not in ("numba", "numpy"):
             raise UsageError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-        if backend == "numba" and not kernels.HAVE_NUMBA:
+        if backend == "numba" and not HAVE_NUMBA:
             raise UsageError("backend 'numba' needs numba, which is not installed (or is "
                              "disabled by NNDL_NO_NUMBA); use backend='numpy'")
         self.backend = backend
@@ -223,7 +225,7 @@ class Network:
 
     def _kernel_supports(self, optimizer):
         """Whether the numba kernel can run this configuration (else: the NumPy path)."""
-        return (self.backend == "numba" and kernels.HAVE_NUMBA
+        return (self.backend == "numba" and HAVE_NUMBA
                 and type(optimizer) in (SGD, Momentum)
                 and self.cost in COSTS.values()
                 and self.activation.name in kernels.ACTIVATION_CODES
@@ -299,7 +301,7 @@ class Network:
         indptr, indices = ex.nonzero_columns()
         widths, w_off, b_off, u_off = kernels.layout(self.sizes)
         penalty = kernels.PENALTY_CODES[regularizer.name] if lmbda else kernels.NO_PENALTY
-        args = (ex.inputs, indptr, indices, kernels.pixel_table(dtype), ex.Y, order,
+        args = (ex.inputs, indptr, indices, pixel_table(dtype), ex.Y, order,
                 int(mini_batch_size))
         rest = (np.asarray(self.sizes, dtype=np.int64), widths, w_off, b_off, u_off,
                 kernels.ACTIVATION_CODES[self.activation.name],
