@@ -1,0 +1,69 @@
+"""The optimisers against their textbook update rules, written out independently here."""
+
+import numpy as np
+import pytest
+
+from network.errors import UsageError
+from network.optimizers import SGD, Adam, Momentum
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal((5, 4)), rng.standard_normal(3)]
+    grads = [[rng.standard_normal(p.shape) for p in params] for _ in range(7)]
+    return params, grads
+
+
+def test_adam_follows_the_papers_bias_corrected_update():
+    params, grads = _problem()
+    ours = [p.copy() for p in params]
+    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    opt = Adam(lr, b1, b2, eps)
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for t, g in enumerate(grads, start=1):
+        opt.step(ours, g)
+        for p, gi, mi, vi in zip(params, g, m, v):
+            mi[:] = b1 * mi + (1 - b1) * gi
+            vi[:] = b2 * vi + (1 - b2) * gi ** 2
+            p -= lr * (mi / (1 - b1 ** t)) / (np.sqrt(vi / (1 - b2 ** t)) + eps)
+    for a, b in zip(ours, params):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_adam_in_float32_stays_float32_and_close_to_float64():
+    params, grads = _problem(1)
+    p64 = [p.copy() for p in params]
+    p32 = [p.astype(np.float32) for p in params]
+    a64, a32 = Adam(1e-2), Adam(1e-2)
+    for g in grads:
+        a64.step(p64, g)
+        a32.step(p32, [x.astype(np.float32) for x in g])
+    assert all(p.dtype == np.float32 for p in p32)
+    for a, b in zip(p32, p64):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_momentum_and_sgd_follow_their_rules():
+    params, grads = _problem(2)
+    sgd, mom = [p.copy() for p in params], [p.copy() for p in params]
+    ref_sgd, ref_mom = [p.copy() for p in params], [p.copy() for p in params]
+    vel = [np.zeros_like(p) for p in params]
+    o_sgd, o_mom = SGD(0.1), Momentum(0.1, 0.8)
+    for g in grads:
+        o_sgd.step(sgd, g)
+        o_mom.step(mom, g)
+        for p, q, v, gi in zip(ref_sgd, ref_mom, vel, g):
+            p -= 0.1 * gi
+            v[:] = 0.8 * v - 0.1 * gi
+            q += v
+    for a, b in zip(sgd + mom, ref_sgd + ref_mom):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(-1.0), lambda: SGD("0.1"), lambda: Adam(0.0),
+                                  lambda: Adam(1e-3, beta1=1.0), lambda: Momentum(0.1, float("nan")),
+                                  lambda: Momentum(0.1, 10**400)])
+def test_bad_hyperparameters_are_refused(make):
+    with pytest.raises(UsageError):
+        make()
