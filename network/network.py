@@ -459,9 +459,13 @@ class Network:
         the size of whatever set it was given, which made the same network's
         penalty differ between training and evaluation data.
         """
+        return self.cost_and_accuracy(data, lmbda, training_set_size, regularization)[0]
+
+    def cost_and_accuracy(self, data, lmbda=0.0, training_set_size=None, regularization="L2"):
+        """(``total_cost``, ``accuracy``) from a single forward pass over ``data``."""
         ex = as_examples(data, self.sizes[0], self.sizes[-1], self.dtype, "data")
         n = training_set_size or self.training_set_size or len(ex)
-        return self._cost_and_correct(ex, lmbda, n, get_regularizer(regularization))[0]
+        return self._cost_and_correct(ex, lmbda, n, get_regularizer(regularization))
 
     def save(self, filename):
         """Save as JSON in network2.py's format (plus extra keys); atomic."""

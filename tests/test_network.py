@@ -110,6 +110,7 @@ def test_zip_iterators_work_like_lists():
     assert as_ints == as_onehot == net.evaluate((X, y))
     out = net.feedforward(X)
     assert as_ints == int(np.sum(np.argmax(out, axis=1) == y))
+    assert net.cost_and_accuracy((X, y), 0.5) == (net.total_cost((X, y), 0.5), as_ints)
 
 
 def test_feedforward_accepts_a_column_a_vector_or_a_batch():

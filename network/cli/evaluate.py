@@ -17,8 +17,7 @@ def run(args):
     net = load_network(args.model)
     _, (X, y) = load_splits(args)
     check_sizes_fit(net.sizes, X)
-    correct = net.accuracy((X, y))
-    cost = net.total_cost((X, y))
+    cost, correct = net.cost_and_accuracy((X, y))  # one forward pass for both
     print(f"{args.model}: {correct} / {len(y)} correct ({100 * correct / len(y):.2f}%) on the "
           f"{args.evaluation_set} set; mean cost {cost:.4f}")
     return 0
