@@ -340,15 +340,15 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
     net, epochs, _ = train_config(config, train_ex, val_ex, epochs=row["best_epoch"] + 1)
     test_ex = as_examples(test, config["sizes"][0], config["sizes"][-1],
                           np.dtype(config["dtype"]), "test data")
-    correct = net.accuracy(test_ex)
+    test_cost, correct = net.cost_and_accuracy(test_ex, config["lmbda"],  # one forward pass
+                                               regularization=config["regularization"])
     accuracy = epochs[-1]["validation_accuracy"]
     selection = {"key": row["key"], "config": config, "epochs_trained": row["best_epoch"] + 1,
                  "validation_accuracy": accuracy,
                  "reproduced": accuracy == row["best_validation_accuracy"],
                  "test_accuracy": correct / len(test_ex), "test_correct": correct,
                  "test_size": len(test_ex),
-                 "test_cost": net.total_cost(test_ex, config["lmbda"],
-                                             regularization=config["regularization"]),
+                 "test_cost": test_cost,
                  "spec_sha256": spec_sha}
     if path is not None:
         from .files import atomic_write_json
