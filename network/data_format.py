@@ -66,12 +66,12 @@ class Examples:
         """All inputs as floats (n, n_in): a full float copy for compact data."""
         return self.rows(slice(None))
 
-    def nonzero_columns(self):
-        """(indptr, indices): the non-zero columns of each row (CSR layout without
-        values), computed once and kept, for the numba kernel's sparse reads."""
+    def nonzero_entries(self):
+        """(indptr, indices, values): the inputs' non-zero entries row by row (CSR),
+        computed once and kept, for the numba kernel's sparse reads."""
         if self._nonzero is None:
-            from .pixels import csr_indices
-            self._nonzero = csr_indices(self.inputs)
+            from .pixels import csr
+            self._nonzero = csr(self.inputs)
         return self._nonzero
 
 

@@ -298,10 +298,10 @@ class Network:
             mu = optimizer.mu
         else:
             velocity, mu = np.zeros(0, dtype=dtype), 0.0
-        indptr, indices = ex.nonzero_columns()
+        indptr, indices, values = ex.nonzero_entries()
         widths, w_off, b_off, u_off = kernels.layout(self.sizes)
         penalty = kernels.PENALTY_CODES[regularizer.name] if lmbda else kernels.NO_PENALTY
-        args = (ex.inputs, indptr, indices, pixel_table(dtype), ex.Y, order,
+        args = (values, indptr, indices, pixel_table(dtype), np.ascontiguousarray(ex.Y), order,
                 int(mini_batch_size))
         rest = (np.asarray(self.sizes, dtype=np.int64), widths, w_off, b_off, u_off,
                 kernels.ACTIVATION_CODES[self.activation.name],

@@ -1,15 +1,21 @@
-"""Compact pixels for the compiled epoch: the uint8 scaling table, the sparse (CSR)
-indices of each image's non-zero pixels, and a cache prefetch.
+"""Compact pixels for the compiled epoch: the uint8 scaling table, each image's
+non-zero pixels in sparse (CSR) form, and a cache prefetch.
 
 About 81% of MNIST pixels are 0, and a zero pixel adds exactly 0 to every weighted
 input and every weight gradient, so the kernel visits only the non-zero ones.
 Pixels stay uint8 (55 MB for all 70,000 images instead of 440 MB as float64) and
 are scaled inside the kernel through ``lut[v] = v / 255``, bit for bit what
-``X.astype(dtype) / 255.0`` gives.  ``csr_indices`` has the plain NumPy twin
-``csr_indices_numpy``.
+``X.astype(dtype) / 255.0`` gives.
 
-Deliberately left out: storing the pixel values themselves in CSR form (the
-uint8 rows are already compact and the table lookup is cheap).
+The kernel reads examples in a random order, so each one starts with cache
+misses.  It reads the CSR *values* (uint8, next to their column indices, int16
+when the columns fit) rather than the 784-byte image row: about 150 + 300 bytes,
+7-8 cache lines instead of 13 + 10, fetched ahead one example (measured: with the
+table lookup unchanged, the first layer's forward pass 15% faster).  ``csr``
+has the plain NumPy twin ``csr_numpy``.
+
+Deliberately left out: scaling the values to floats once (8 bytes a pixel
+instead of 1: more cache lines per example, measured slower).
 """
 
 import numpy as np
@@ -22,20 +28,20 @@ def pixel_table(dtype):
     return np.arange(256, dtype=dtype) / 255.0
 
 
-def _pixel(X, r, k, lut):
-    """The input value x_k of example r: raw uint8 pixels go through the table."""
-    if X.dtype == np.uint8:
-        return lut[X[r, k]]
-    return X[r, k]
+def _value(values, p, lut):
+    """The input value of the p-th stored non-zero: raw uint8 pixels go through the table."""
+    if values.dtype == np.uint8:
+        return lut[values[p]]
+    return values[p]
 
 
 if numba is not None:
-    @overload(_pixel, inline="always")
-    def _pixel_overload(X, r, k, lut):
-        # Chosen once at compile time from X's dtype (uint8 or a float type).
-        if X.dtype == numba.types.uint8:
-            return lambda X, r, k, lut: lut[X[r, k]]
-        return lambda X, r, k, lut: X[r, k]
+    @overload(_value, inline="always")
+    def _value_overload(values, p, lut):
+        # Chosen once at compile time from the values' dtype (uint8 or a float type).
+        if values.dtype == numba.types.uint8:
+            return lambda values, p, lut: lut[values[p]]
+        return lambda values, p, lut: values[p]
 
 
 def _prefetch(a, i):
@@ -66,13 +72,18 @@ if numba is not None:
         return lambda a, i: _prefetch_intrinsic(a, i)
 
 
-def csr_indices_numpy(X):
-    """(indptr (n+1,) int64, indices (nnz,) int32): the columns of X's non-zero entries,
-    row by row, in increasing order (the CSR layout without the values)."""
+def index_dtype(n_columns):
+    """int16 column indices when they fit (784 pixels do: half the bytes), else int32."""
+    return np.int16 if n_columns <= np.iinfo(np.int16).max else np.int32
+
+
+def csr_numpy(X):
+    """(indptr (n+1,) int64, indices (nnz,), values (nnz,)): the columns of X's
+    non-zero entries row by row in increasing order, and those entries (X's dtype)."""
     rows, cols = np.nonzero(X)
     indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
-    return indptr, cols.astype(np.int32)
+    return indptr, cols.astype(index_dtype(X.shape[1])), X[rows, cols]
 
 
 @_jit
@@ -86,22 +97,22 @@ def _count_nonzero_rows(X, indptr):
 
 
 @_jit
-def _fill_indices(X, indptr, indices):
+def _fill(X, indptr, indices, values):
     for r in range(X.shape[0]):
         p = indptr[r]
         for k in range(X.shape[1]):
             if X[r, k] != 0:
                 indices[p] = k
+                values[p] = X[r, k]
                 p += 1
 
 
-def csr_indices(X):
-    """numba twin of ``csr_indices_numpy`` without its (nnz,) int64 temporaries
-    (120 MB for the MNIST training set): two passes over X, no copy of it."""
+def csr(X):
+    """numba twin of ``csr_numpy`` without its (nnz,) int64 temporaries (120 MB for
+    the MNIST training set): two passes over X, no copy of it."""
     indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
     _count_nonzero_rows(X, indptr)
-    indices = np.empty(indptr[-1], dtype=np.int32)
-    _fill_indices(X, indptr, indices)
-    return indptr, indices
-
-
+    indices = np.empty(indptr[-1], dtype=index_dtype(X.shape[1]))
+    values = np.empty(indptr[-1], dtype=X.dtype)
+    _fill(X, indptr, indices, values)
+    return indptr, indices, values

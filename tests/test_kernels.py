@@ -161,11 +161,19 @@ def test_both_backends_report_the_same_first_nonfinite_mini_batch():
     assert found[0] == found[1] > 0
 
 
-def test_nonzero_columns_match_their_numpy_twin():
-    for X in (data(9, pixels=True)[0], data(9)[0], np.zeros((3, 5)), np.ones((2, 4))):
-        for got, want in zip(pixels.csr_indices(X), pixels.csr_indices_numpy(X)):
-            np.testing.assert_array_equal(got, want)
-            assert got.dtype == want.dtype
+def test_sparse_rows_match_their_numpy_twin_and_rebuild_the_inputs():
+    for X in (data(9, pixels=True)[0], data(9)[0], np.zeros((3, 5)), np.ones((2, 4)),
+              data(9, n=4, n_in=40_000)[0]):   # too many columns for int16 indices
+        got = pixels.csr(X)
+        for g, w in zip(got, pixels.csr_numpy(X)):
+            np.testing.assert_array_equal(g, w)
+            assert g.dtype == w.dtype
+        indptr, indices, values = got
+        assert indices.dtype == (np.int16 if X.shape[1] < 2**15 else np.int32)
+        rebuilt = np.zeros_like(X)
+        for r in range(X.shape[0]):
+            rebuilt[r, indices[indptr[r]:indptr[r + 1]]] = values[indptr[r]:indptr[r + 1]]
+        np.testing.assert_array_equal(rebuilt, X)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
