@@ -8,7 +8,7 @@
   tanh(z) instead of sigma(z): its sigma'(z) in (BP2) becomes f'(z).
 - ``linear`` (exercise 2.4): backprop with linear neurons everywhere, where (BP1)
   and (BP2) lose their sigma'(z) factors.
-- ``sigma-matrix`` (exercise 2.1): (BP1) and (BP2) written with the diagonal
+- ``sigma-matrix`` (problem 2.1): (BP1) and (BP2) written with the diagonal
   matrix Sigma'(z), and delta^l as one product of matrices, against the
   elementwise form.
 
@@ -205,7 +205,7 @@ def plot_check(result, out):
                               "relative error", annotate="{:.0e}", log=True)]
 
 
-# ---- exercise 2.1: the Sigma'(z) matrix form ---------------------------------------------
+# ---- problem 2.1: the Sigma'(z) matrix form ---------------------------------------------
 
 def deltas_matrix_form(weights, biases, x, y):
     """delta^l for one example (column vectors) with Sigma'(z) = diag(sigma'(z)):
@@ -231,7 +231,7 @@ def deltas_matrix_form(weights, biases, x, y):
     return deltas, products
 
 
-@chapter.experiment("sigma-matrix", "exercise 2.1: BP1/BP2 with diagonal Sigma'(z) matrices vs the elementwise form")
+@chapter.experiment("sigma-matrix", "problem 2.1: BP1/BP2 with diagonal Sigma'(z) matrices vs the elementwise form")
 def sigma_matrix(ctx):
     rows = []
     for seed in [ctx.seed + i for i in range(ctx.pick(5, 2))]:

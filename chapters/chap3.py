@@ -5,7 +5,7 @@ book's hyperparameters: the learning slowdown of one neuron, cross-entropy,
 overfitting on 1,000 images, L2 and L1 regularisation, dropout, more and
 expanded training data, weight initialisation, learning rates, softmax,
 tanh and ReLU neurons; ``chap3_tuning.py`` adds early stopping and an eta
-schedule (problems 3.20-3.22), momentum (3.24-3.26) and the broad strategy.
+schedule (problems 3.20-3.21, exercise 3.22), momentum (3.24-3.26) and the broad strategy.
 
     python chapters/chap3.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
 
@@ -13,7 +13,7 @@ Chapter 3 networks are network2.py's: cross-entropy cost, mini-batch 10; the
 first experiments keep the chapter's "large" N(0,1) initialisation until the
 section that replaces it, later ones use N(0, 1/n_in) ("default").
 
-Deliberately left out: problem 3.23 (learning eta and lambda by gradient
+Deliberately left out: exercise 3.23 (learning eta and lambda by gradient
 descent), which the notes discuss without an experiment.
 """
 

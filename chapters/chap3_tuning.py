@@ -1,11 +1,11 @@
 """Chapter 3, tuning: stopping rules, the eta schedule, momentum, the broad strategy.
 
-Problems 3.20-3.22 (``network/schedules.py`` callbacks), 3.24-3.26 (momentum
+Problems 3.20-3.21 and exercise 3.22 (``network/schedules.py`` callbacks), 3.24-3.26 (momentum
 with mu in [0, 1), mu > 1 and mu < 0), and the chapter's broad strategy for
 choosing eta, lambda and the mini-batch size (``network/grid_strategy.py``).
 ``chap3.py`` adds these experiments to its list with ``register``.
 
-Deliberately left out: problem 3.23 (learning eta and lambda by gradient descent),
+Deliberately left out: exercise 3.23 (learning eta and lambda by gradient descent),
 which the notes discuss without an experiment.
 """
 
@@ -50,7 +50,7 @@ def plot_early_stopping(result, out):
     return plot_accuracy(result, out)
 
 
-@CHAPTER.experiment("schedule", "problem 3.22: halve eta on no-improvement-in-10 until eta0/128, vs fixed eta 0.5 (val, then test)")
+@CHAPTER.experiment("schedule", "exercise 3.22: halve eta on no-improvement-in-10 until eta0/128, vs fixed eta 0.5 (val, then test)")
 def schedule(ctx):
     n = ctx.pick(10, 1)
     _, _, test = ctx.data()
@@ -80,7 +80,7 @@ def plot_schedule(result, out):
 MUS = [0.0, 0.5, 0.9, 1.1, -0.5]
 
 
-@CHAPTER.experiment("momentum", "problems 3.24-3.26: momentum mu 0, 0.5, 0.9 and mu > 1, mu < 0; eta 0.1, lambda 5, 20 epochs (val)")
+@CHAPTER.experiment("momentum", "exercises 3.24-3.25, problem 3.26: momentum mu 0, 0.5, 0.9 and mu > 1, mu < 0; eta 0.1, lambda 5, 20 epochs (val)")
 def momentum(ctx):
     runs = {}
     for mu in MUS:

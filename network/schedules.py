@@ -11,12 +11,12 @@ so train with ``monitor_evaluation_accuracy=True`` and validation data as
 - ``ImprovementAtLeast``: stop when the best accuracy of the last k epochs is not
   at least epsilon above the best before them (problem 3.21, the second rule).
 - ``HalveOnNoImprovement``: halve eta whenever no-improvement-in-n fires and stop
-  once eta has fallen to eta0 / 128 (problem 3.22); it changes
+  once eta has fallen to eta0 / 128 (exercise 3.22); it changes
   ``network.optimizer.eta``, which every optimiser exposes.
 
 ``halt=False`` makes a stopping rule only note the epoch where it would have
 stopped, so several rules can be scored on one training run (the fair
-comparison of notes/chap3.md, exercise 3.21).  ``keep_best=True`` keeps a copy
+comparison of notes/chap3.md, problem 3.21).  ``keep_best=True`` keeps a copy
 of the weights of the best epoch; ``restore(network)`` puts them back.
 
 Deliberately left out: rules on the training cost, warm restarts, cyclic and

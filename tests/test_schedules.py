@@ -1,4 +1,4 @@
-"""Stopping rules and the eta schedule (problems 3.20-3.22) as SGD epoch callbacks."""
+"""Stopping rules and the eta schedule (problems 3.20-3.21, exercise 3.22) as SGD epoch callbacks."""
 
 import numpy as np
 import pytest
