@@ -9,6 +9,8 @@ scored on the validation and test images after every epoch:
 - ``conv2``: two conv-pool layers (20 then 40 maps), FC100 (99.06%);
 - ``relu``: the same with ReLU, eta 0.03, lambda 0.1 (99.23%);
 - ``expanded``: ``relu`` trained on the 250,000-image expanded set (book 99.37%);
+- ``on-the-fly``: ``relu`` with the expansion drawn afresh every epoch: each
+  image shifted one pixel (or not) at random (problem 6.7);
 - chapter problems: ``no-fc`` (drop the fully connected layer), ``tanh`` (tanh
   instead of sigmoid), ``save-load`` (a trained net through .json and .npz).
 
@@ -32,6 +34,7 @@ import common
 from network import plotting_456 as plots
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
 from network.conv.io import load_conv_network
+from network.expand_mnist import expand, random_shifts
 
 chapter = common.Chapter("chap6", __doc__.split("\n")[0])
 MB = 10
@@ -63,22 +66,6 @@ def describe(layers):
     return [layer.config() for layer in layers]
 
 
-def expand(X, y):
-    """The book's expand_mnist: each image plus its four one-pixel shifts (up, down,
-    left, right), the row or column shifted in set to 0.  (n, 784) -> (5n, 784)."""
-    images = X.reshape(-1, 28, 28)
-    out = [images]
-    for axis, step in ((1, -1), (1, 1), (2, -1), (2, 1)):
-        shifted = np.roll(images, step, axis=axis)
-        edge = 0 if step == 1 else -1                  # the wrapped row/column
-        if axis == 1:
-            shifted[:, edge, :] = 0
-        else:
-            shifted[:, :, edge] = 0
-        out.append(shifted)
-    return np.concatenate(out).reshape(-1, 784), np.tile(y, 5)
-
-
 def _budget_callback(minutes):
     """Stop before the next epoch would run past ``minutes`` of wall time."""
     start = time.perf_counter()
@@ -91,7 +78,7 @@ def _budget_callback(minutes):
     return cb
 
 
-def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1):
+def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=None):
     """Train one network; return (network, JSON-ready run summary)."""
     training, validation, test = ctx.data(n_train=QUICK_TRAIN if ctx.quick else None)
     if ctx.quick:
@@ -105,7 +92,7 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1):
     minutes = None if ctx.quick else BUDGET["minutes"]
     start = time.perf_counter()
     net.SGD(training, epochs, MB, eta, validation_data=validation, test_data=test,
-            lmbda=lmbda, callbacks=[_budget_callback(minutes)])
+            lmbda=lmbda, callbacks=[_budget_callback(minutes)], augment=augment)
     seconds = time.perf_counter() - start
     h = net.history
     val = [100 * r["validation_accuracy"] for r in h]
@@ -160,6 +147,13 @@ def exp_expanded(ctx):
     return {"run": run, "book": 99.37}
 
 
+@chapter.experiment("on-the-fly", "problem 6.7: relu with a fresh random one-pixel shift of "
+                                  "every image every epoch (50,000 a epoch)")
+def exp_on_the_fly(ctx):
+    net, run = _train(ctx, conv2("relu"), 0.03, lmbda=0.1, augment=random_shifts)
+    return {"run": run, "book": None}
+
+
 @chapter.experiment("no-fc", "problem: two ReLU conv-pool layers straight into softmax")
 def exp_no_fc(ctx):
     net, run = _train(ctx, conv2("relu", fc=False), 0.03, lmbda=0.1)
@@ -191,7 +185,7 @@ def exp_save_load(ctx):
 
 # ---- figures, from the saved results only ---------------------------------------------
 
-RUNS = ["fc100", "conv1", "conv2", "relu", "expanded", "no-fc", "tanh"]
+RUNS = ["fc100", "conv1", "conv2", "relu", "expanded", "on-the-fly", "no-fc", "tanh"]
 
 
 def _plot_run(result, out):

@@ -7,6 +7,9 @@ that moves in from outside being zero (background).  Here:
 - ``shift(X, dy, dx)`` shifts (n, 784) images by one pixel (dy, dx in -1, 0, 1);
 - ``expand(X, y)`` -> 5n images: the originals, then all up-, down-, left- and
   right-shifted copies, in blocks of n (training shuffles anyway);
+- ``random_shifts(X, rng)`` -> n images, each one of those five versions of
+  itself drawn at random: the expansion done afresh every epoch instead of once
+  (chapter 6, problem 6.7), five times less data per epoch;
 - ``load_expanded(...)`` returns the 250,000 images, building them once and
   caching them as a plain ``.npz`` file (uint8 pixels and int labels, never a
   pickle: read back with ``allow_pickle=False``), written atomically.
@@ -57,6 +60,21 @@ def expand(X, y):
         raise UsageError(f"expand: images must be (n, 784), got {X.shape}")
     Xs = [X] + [shift(X, dy, dx) for dy, dx in SHIFTS]
     return np.concatenate(Xs), np.tile(np.asarray(y), len(Xs))
+
+
+def random_shifts(X, rng):
+    """Images (n, 784), each replaced by one of the five versions ``expand`` makes of
+    it -- itself, or shifted up, down, left or right -- chosen uniformly and
+    independently with ``rng``.  A new array; X is not changed."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 784:
+        raise UsageError(f"random_shifts: images must be (n, 784), got {X.shape}")
+    pick = rng.integers(0, 1 + len(SHIFTS), len(X))    # 0: unmoved, c: SHIFTS[c - 1]
+    out = X.copy()
+    for c, (dy, dx) in enumerate(SHIFTS, start=1):
+        rows = np.flatnonzero(pick == c)
+        out[rows] = shift(X[rows], dy, dx)
+    return out
 
 
 def _fingerprint(X):

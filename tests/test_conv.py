@@ -246,6 +246,43 @@ def test_callback_stops_training():
     assert len(history) == 2
 
 
+def test_augment_gives_each_epoch_its_own_inputs_and_the_callers_data_stays():
+    rng = np.random.default_rng(4)
+    X, y = _toy_images(rng, 50)
+    X0 = X.copy()
+    seen = []
+
+    def augment(inputs, gen):
+        seen.append(inputs.copy())
+        return inputs + 0.01 * len(seen)          # a different input every epoch
+
+    def train(aug):
+        net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
+        net.SGD((X, y), 3, 10, 0.1, verbose=False, augment=aug)
+        return net
+    with_aug, plain = train(augment), train(None)
+    assert len(seen) == 3 and all(np.array_equal(s, X0) for s in seen)
+    np.testing.assert_array_equal(X, X0)
+    # it trained on what augment returned: the same seed without it ends elsewhere
+    assert not np.allclose(with_aug.layers[0].w, plain.layers[0].w)
+    # and exactly on that: an augment returning its input unchanged changes nothing
+    same = train(lambda inputs, gen: inputs)
+    np.testing.assert_array_equal(same.layers[0].w, plain.layers[0].w)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda X, rng: X[:-1], r"shape \(20, 64\)"),
+    (lambda X, rng: X.astype(np.float32), "dtype float64"),
+    (lambda X, rng: X.tolist(), "got list"),
+    (lambda X, rng: X * np.nan, "NaN"),
+])
+def test_an_augment_returning_the_wrong_thing_is_refused(bad, message):
+    net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
+    X, y = np.zeros((20, 64)), np.zeros(20, dtype=int)
+    with pytest.raises(UsageError, match=message):
+        net.SGD((X, y), 1, 10, 0.1, verbose=False, augment=bad)
+
+
 def test_bad_training_arguments_say_what_is_wrong():
     net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
     X, y = np.zeros((20, 64)), np.zeros(20, dtype=int)

@@ -5,7 +5,7 @@ import pytest
 
 from network import expand_mnist
 from network.errors import DataError, UsageError
-from network.expand_mnist import expand, load_expanded, read_expanded, shift
+from network.expand_mnist import expand, load_expanded, random_shifts, read_expanded, shift
 
 
 def one_pixel(r, c):
@@ -87,3 +87,27 @@ def test_expanding_real_mnist_images_keeps_their_ink():
     # A one-pixel shift loses at most the ink in one edge row/column, which MNIST leaves blank.
     ink = Xe.reshape(5, 50, 784).sum(axis=2, dtype=np.int64)
     assert (np.abs(ink - ink[0]) <= 0.02 * ink[0]).all()
+
+
+def test_random_shifts_picks_one_of_the_five_versions_of_each_image():
+    rng = np.random.default_rng(1)
+    X = rng.integers(1, 256, (400, 784), dtype=np.uint8)   # no zero pixel: every shift shows
+    X0 = X.copy()
+    out = random_shifts(X, np.random.default_rng(2))
+    assert out.shape == X.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(X, X0)                   # a new array, X untouched
+    versions = [X] + [shift(X, dy, dx) for dy, dx in expand_mnist.SHIFTS]
+    which = np.full(len(X), -1)
+    for c, v in enumerate(versions):
+        which[(out == v).all(axis=1)] = c
+    assert (which >= 0).all()                              # every row is one of the five
+    counts = np.bincount(which, minlength=5)
+    assert counts.min() > 50, counts                       # all five drawn, about 80 each
+    again = random_shifts(X, np.random.default_rng(2))
+    np.testing.assert_array_equal(out, again)              # the generator decides
+    assert not np.array_equal(out, random_shifts(X, np.random.default_rng(3)))
+
+
+def test_random_shifts_refuses_images_of_another_size():
+    with pytest.raises(UsageError, match=r"\(n, 784\)"):
+        random_shifts(np.zeros((3, 100)), np.random.default_rng(0))

@@ -166,8 +166,13 @@ class ConvNetwork:
     # ---- training -----------------------------------------------------------------
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data=None,
-            test_data=None, lmbda=0.0, callbacks=(), verbose=True):
+            test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None):
         """Mini-batch SGD on the log-likelihood (+ L2), network3's signature.
+
+        ``augment``, if given, is called at the start of every epoch as
+        ``augment(X, rng)`` with the training inputs and the network's generator and
+        returns that epoch's inputs, same shape and dtype (labels unchanged): data
+        expanded on the fly, e.g. ``expand_mnist.random_shifts`` (problem 6.7).
 
         After each epoch, accuracy on ``validation_data`` and ``test_data`` (if given)
         goes into a record ``{"epoch", "seconds", "eta", "validation_accuracy",
@@ -193,11 +198,12 @@ class ConvNetwork:
         params = [p for layer in self.layers for p in (layer.w, layer.b)]
         for _ in range(epochs):
             start = time.perf_counter()
+            X_epoch = X if augment is None else self._augmented(augment, X)
             order = self.rng.permutation(n)            # the caller's data stays as it was
             for k in range(0, n, mini_batch_size):
                 idx = order[k:k + mini_batch_size]
                 masks = self.dropout_masks(len(idx))
-                self._backprop(self._as_input(X[idx]), y[idx], masks or None)
+                self._backprop(self._as_input(X_epoch[idx]), y[idx], masks or None)
                 grads = []
                 for layer in self.layers:
                     # (L2) the penalty's gradient (lmbda/n) w; biases are not decayed
@@ -222,6 +228,18 @@ class ConvNetwork:
             if any([bool(cb(self, record)) for cb in callbacks]):
                 break
         return self.history
+
+    def _augmented(self, augment, X):
+        """This epoch's inputs from ``augment``, checked like the data it replaces."""
+        out = augment(X, self.rng)
+        if not isinstance(out, np.ndarray) or out.shape != X.shape or out.dtype != X.dtype:
+            got = (f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray)
+                   else type(out).__name__)
+            raise UsageError(f"augment must return an array of shape {X.shape} and dtype "
+                             f"{X.dtype} (the training inputs), got {got}")
+        if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
+            raise UsageError("augment returned inputs containing NaN or infinity")
+        return out
 
     # ---- the parameters as lists (what schedules.py's keep_best copies) --------------
 
