@@ -25,6 +25,11 @@ before anything is allocated (network/checkpoint_header.py for the header,
 network/safe_npz.py for the arrays); every value finite.  Any fault raises
 ModelFileError naming the file.
 
+The pieces that do not depend on the model (the optimiser's state in and out,
+the generator's state, the finiteness rule, history values as JSON, the data
+fingerprint) are public: the VAE's checkpoints (network/vae/checkpoint.py)
+use them too.
+
 Left out on purpose: checkpoints inside an epoch, keeping several checkpoints,
 custom optimiser classes, generators other than PCG64 (np.random.default_rng's).
 """
@@ -38,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint_header import (FORMAT, HEADER, MAX_FILE_BYTES, SGD_OPTIONS, VERSION,
-                                check_history, check_network, check_optimizer, check_rng,
-                                check_training, parse_header)
+                                check_finite, check_fingerprint, check_history, check_network,
+                                check_optimizer, check_rng, check_training, parse_header)
 from .errors import UsageError
 from .optimizers import SGD, Adam, Momentum
 from .safe_npz import NpzReader, write_npz
@@ -75,8 +80,9 @@ def data_fingerprint(training_data):
     return h.hexdigest()
 
 
-def _optimizer_state(optimizer, params):
-    """(JSON scalars, {array name: array}) for SGD, Momentum or Adam."""
+def optimizer_state(optimizer, params):
+    """(JSON scalars, {array name: array}) for SGD, Momentum or Adam; the arrays are
+    indexed like ``params``, the list the optimiser steps."""
     if type(optimizer) not in (SGD, Momentum, Adam):
         raise UsageError(f"checkpoints support the SGD, Momentum and Adam optimisers of "
                          f"network.optimizers, not {type(optimizer).__name__}")
@@ -94,7 +100,7 @@ def _optimizer_state(optimizer, params):
     return scalars, arrays
 
 
-def _json_scalar(value):
+def json_scalar(value):
     """History values as JSON: numpy scalars to Python, non-finite floats to None."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -107,6 +113,24 @@ def _json_scalar(value):
     return str(value)[:200]
 
 
+def refuse_non_finite(params):
+    """UsageError if any parameter is NaN or infinite: a checkpoint is always a state worth
+    resuming from, so a diverged one never replaces the last good file."""
+    for p in params:
+        if not np.all(np.isfinite(p)):
+            raise UsageError("refusing to checkpoint a network with NaN or infinite "
+                             "parameters; the last good checkpoint is kept")
+
+
+def generator_state(rng):
+    """The PCG64 state of ``rng`` as plain JSON integers (never a pickle)."""
+    bit_generator = rng.bit_generator
+    if type(bit_generator) is not np.random.PCG64:
+        raise UsageError(f"checkpoints record PCG64 generators (np.random.default_rng), "
+                         f"not {type(bit_generator).__name__}")
+    return bit_generator.state
+
+
 def save_checkpoint(path, network, optimizer, epochs_done, training, config=None,
                     fingerprint=None):
     """Write the full training state to ``path`` atomically; return the Path.
@@ -116,15 +140,9 @@ def save_checkpoint(path, network, optimizer, epochs_done, training, config=None
     not all finite: a checkpoint is always a state worth resuming from.
     """
     params = network.weights + network.biases
-    for p in params:
-        if not np.all(np.isfinite(p)):
-            raise UsageError("refusing to checkpoint a network with NaN or infinite "
-                             "parameters; the last good checkpoint is kept")
-    bit_generator = network.rng.bit_generator
-    if type(bit_generator) is not np.random.PCG64:
-        raise UsageError(f"checkpoints record PCG64 generators (np.random.default_rng), "
-                         f"not {type(bit_generator).__name__}")
-    scalars, opt_arrays = _optimizer_state(optimizer, params)
+    refuse_non_finite(params)
+    rng_state = generator_state(network.rng)
+    scalars, opt_arrays = optimizer_state(optimizer, params)
     header = {
         "format": FORMAT, "version": VERSION,
         "network": {"sizes": list(network.sizes), "cost": network.cost.__name__,
@@ -136,8 +154,8 @@ def save_checkpoint(path, network, optimizer, epochs_done, training, config=None
         "optimizer": scalars,
         "epochs_done": int(epochs_done),
         "training": training,
-        "rng": bit_generator.state,
-        "history": [{str(k): _json_scalar(v) for k, v in r.items()} for r in network.history],
+        "rng": rng_state,
+        "history": [{str(k): json_scalar(v) for k, v in r.items()} for r in network.history],
         "config": config or {},
         "data_fingerprint": fingerprint,
     }
@@ -165,9 +183,7 @@ def load_checkpoint(path):
         rng = check_rng(h)
         history = check_history(h, epochs_done)
         config = h.get(h.data, "config", dict, "")
-        fingerprint = h.data["data_fingerprint"]
-        if fingerprint is not None and not (isinstance(fingerprint, str) and len(fingerprint) == 64):
-            h.fail("'data_fingerprint' should be a SHA-256 hex digest or null")
+        fingerprint = check_fingerprint(h)
         # Every array the header implies, and nothing else, before anything is allocated.
         shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:])] + \
                  [(n_out, 1) for n_out in sizes[1:]]
@@ -185,9 +201,7 @@ def load_checkpoint(path):
         params = [reader.read(n, [dtype], s) for n, s in zip(names, shapes)]
         opt_arrays = {n: reader.read(n, [dtype], shapes[i % (2 * layers)])
                       for i, n in enumerate(opt_names)}
-    for name, a in [*zip(names, params), *opt_arrays.items()]:
-        if not np.all(np.isfinite(a)):
-            h.fail(f"array {name!r} contains NaN or infinity")
+    check_finite(h, {**dict(zip(names, params)), **opt_arrays})
     spec = dict(cost=net_spec["cost"], activation=net_spec["activation"],
                 output_activation=net_spec["output_activation"], dtype=dtype, rng=rng)
     try:
@@ -202,14 +216,21 @@ def load_checkpoint(path):
     rng.bit_generator.state = h.data["rng"]
     net.weights, net.biases = params[:layers], params[layers:]
     net.history = history
-    if opt_names:
-        state = optimizer.state_dict()
-        if isinstance(optimizer, Momentum):
-            state["velocities"] = [opt_arrays[f"velocity{i}"] for i in range(2 * layers)]
-        else:
-            state["m"] = [opt_arrays[f"m{i}"] for i in range(2 * layers)]
-            state["v"] = [opt_arrays[f"v{i}"] for i in range(2 * layers)]
-        optimizer.load_state_dict(state, net.weights + net.biases)
+    restore_optimizer(optimizer, opt_arrays, net.weights + net.biases)
     net.optimizer = optimizer
     return Checkpoint(network=net, optimizer=optimizer, epochs_done=epochs_done,
                       training=training, config=config, data_fingerprint=fingerprint)
+
+
+def restore_optimizer(optimizer, arrays, params):
+    """Put the arrays ``optimizer_state`` wrote (checked by the caller) back into ``optimizer``."""
+    if not arrays:
+        return
+    state = optimizer.state_dict()
+    n = len(params)
+    if isinstance(optimizer, Momentum):
+        state["velocities"] = [arrays[f"velocity{i}"] for i in range(n)]
+    else:
+        state["m"] = [arrays[f"m{i}"] for i in range(n)]
+        state["v"] = [arrays[f"v{i}"] for i in range(n)]
+    optimizer.load_state_dict(state, params)

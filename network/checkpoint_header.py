@@ -7,6 +7,11 @@ optimiser, a generator state and a history that make sense together.  Each
 ``check_*`` returns what ``load_checkpoint`` needs; every fault raises
 ModelFileError naming the file and the field.
 
+The VAE's checkpoints (network/vae/checkpoint.py) share this header's frame
+(``parse_header`` with their own format and keys), the optimiser, generator
+and fingerprint checks; each kind of checkpoint, handed to the other's
+reader, is refused with a line saying which command resumes it (``KINDS``).
+
 Left out on purpose: the arrays (checked against these answers by
 network/safe_npz.py), and any repair of a damaged header.
 """
@@ -36,6 +41,9 @@ SGD_OPTIONS = ("lmbda", "regularization", "momentum", "dropout", "monitor_evalua
                "monitor_training_accuracy")
 _HEADER_KEYS = {"format", "version", "network", "optimizer", "epochs_done", "training", "rng",
                 "history", "config", "data_fingerprint"}
+# Every kind of checkpoint the library writes: format -> (what it holds, the command resuming it).
+KINDS = {FORMAT: ("a Network's training", "python -m network train --resume"),
+         "nndl-vae-checkpoint": ("a VAE's training", "python -m network vae train --resume")}
 
 
 def _finite_float(text):
@@ -93,7 +101,9 @@ class _Header:
         return value
 
 
-def parse_header(reader):
+def parse_header(reader, fmt=FORMAT, keys=_HEADER_KEYS):
+    """The header of the checkpoint open in ``reader``, checked to be of format ``fmt``
+    (version VERSION) with exactly the top-level ``keys``; a ``_Header`` for the checks."""
     text_arr = reader.read(HEADER, "unicode", (), max_bytes=4 * MAX_HEADER_BYTES)
     try:
         text = str(text_arr[()])
@@ -107,12 +117,16 @@ def parse_header(reader):
     h = _Header(data, reader.path)
     if not isinstance(data, dict):
         h.fail(f"header should be a JSON object, got {type(data).__name__}")
-    if data.get("format") != FORMAT:
-        h.fail(f"format is {str(data.get('format'))[:40]!r}, expected {FORMAT!r}")
+    found = data.get("format")
+    if found != fmt and isinstance(found, str) and found in KINDS:  # the other kind, intact
+        raise ModelFileError(f"{reader.path}: this checkpoint holds {KINDS[found][0]}, not "
+                             f"{KINDS[fmt][0]}; resume it with: {KINDS[found][1]} {reader.path}")
+    if found != fmt:
+        h.fail(f"format is {str(found)[:40]!r}, expected {fmt!r}")
     if data.get("version") != VERSION or type(data.get("version")) is not int:
         h.fail(f"unsupported version {str(data.get('version'))[:20]} (this code reads {VERSION})")
-    if set(data) != _HEADER_KEYS:
-        extra, missing = set(data) - _HEADER_KEYS, _HEADER_KEYS - set(data)
+    if set(data) != keys:
+        extra, missing = set(data) - keys, keys - set(data)
         h.fail(f"header fields differ from a checkpoint's (unknown {sorted(extra)[:5]}, "
                f"missing {sorted(missing)})")
     if _depth(data, MAX_JSON_DEPTH):
@@ -227,3 +241,18 @@ def check_history(h, epochs_done):
                     or (isinstance(value, str) and len(value) <= 200)):
                 h.fail("'history' values should be numbers, flags or short strings")
     return history
+
+
+def check_fingerprint(h):
+    """The header's data fingerprint: a SHA-256 hex digest, or None."""
+    fingerprint = h.data["data_fingerprint"]
+    if fingerprint is not None and not (isinstance(fingerprint, str) and len(fingerprint) == 64):
+        h.fail("'data_fingerprint' should be a SHA-256 hex digest or null")
+    return fingerprint
+
+
+def check_finite(h, arrays):
+    """Refuse any of ``{name: array}`` holding NaN or infinity."""
+    for name, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            h.fail(f"array {name!r} contains NaN or infinity")
