@@ -19,6 +19,10 @@ architecture implies; every .npy header must declare its array's exact shape
 and a float dtype before the array is read (so a header declaring a petabyte
 allocates nothing); every value must be finite. Any fault raises ModelFileError naming the file and the fault.
 
+``model_header``, ``check_header``, ``skeleton`` and ``install`` are public
+because a training checkpoint (network/vae/checkpoint.py) stores the model the
+same way, beside the optimiser's state.
+
 Left out on purpose: optimiser state (a checkpoint's job), pickle, HDF5.
 """
 
@@ -44,7 +48,8 @@ MAX_HIDDEN_LAYERS = 16
 ACTIVATIONS = ("relu", "silu", "tanh")
 
 
-def _header(model):
+def model_header(model):
+    """The architecture as the JSON object every VAE file opens with."""
     return {"format": FORMAT, "version": VERSION, "input_dim": model.input_dim,
             "hidden": list(model.hidden), "latent_dim": model.latent_dim,
             "activation": model.activation.name, "dtype": str(model.dtype)}
@@ -55,20 +60,21 @@ def save(model, path):
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        doc = _header(model)
+        doc = model_header(model)
         doc["parameters"] = {name: p.tolist() for name, p in
                              zip(model.parameter_names(), model.parameters())}
         return atomic_write_text(path, json.dumps(doc))
     if suffix == ".npz":
         buf = io.BytesIO()
         arrays = dict(zip(model.parameter_names(), model.parameters()))
-        np.savez(buf, __meta__=np.array(json.dumps(_header(model))), **arrays)
+        np.savez(buf, __meta__=np.array(json.dumps(model_header(model))), **arrays)
         return atomic_write_bytes(path, buf.getvalue())
     raise UsageError(f"{path}: a VAE file name must end in .json or .npz, not {path.suffix!r}")
 
 
-def _check_header(meta, path):
-    """Validate the header dict and return a VAE skeleton with the expected shapes."""
+def check_header(meta, path):
+    """Validate the header dict (types, ranges, size) without building anything; return the
+    number of parameters it declares."""
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: the header is not a JSON object")
     if meta.get("format") != FORMAT:
@@ -105,13 +111,22 @@ def _check_header(meta, path):
     if n_params > MAX_PARAMETERS:
         raise ModelFileError(f"{path}: the header declares {n_params} parameters, more than "
                              f"{MAX_PARAMETERS}; refusing to build it")
-    # A model of the declared shape, with throwaway weights that are all replaced below.
-    model = VAE(latent_dim, hidden, meta["activation"], input_dim,
-                rng=np.random.default_rng(0), dtype=meta["dtype"])
-    return model
+    return n_params
 
 
-def _install(model, arrays, path):
+def skeleton(meta):
+    """A model of the shape a checked header declares, with throwaway weights that
+    ``install`` replaces."""
+    return VAE(meta["latent_dim"], meta["hidden"], meta["activation"], meta["input_dim"],
+               rng=np.random.default_rng(0), dtype=meta["dtype"])
+
+
+def _check_header(meta, path):
+    check_header(meta, path)
+    return skeleton(meta)
+
+
+def install(model, arrays, path):
     """Check names, shapes and values, then put the arrays into the model."""
     names = model.parameter_names()
     missing = [n for n in names if n not in arrays]
@@ -161,7 +176,7 @@ def _load_json(path):
         if a is None or a.dtype.kind not in "fi":  # strings, booleans, objects are refused
             raise ModelFileError(f"{path}: {name} is not a rectangular array of numbers")
         arrays[name] = a
-    return _install(model, arrays, path)
+    return install(model, arrays, path)
 
 
 MAX_META_CHARS = 1 << 16  # the header JSON is a few hundred characters
@@ -221,7 +236,7 @@ def _load_npz(path):
             arrays = {}
             for name in expected:
                 if name not in members:
-                    continue  # reported as missing by _install
+                    continue  # reported as missing by install
                 shape, dtype = _npy_header(zf, members[name], path)
                 if shape != expected[name]:
                     raise ModelFileError(f"{path}: {name} has shape {shape}, expected {expected[name]} "
@@ -235,7 +250,7 @@ def _load_npz(path):
         # Covers object arrays refused by allow_pickle=False, bad .npy headers, truncated or
         # corrupt zip data, undecodable member names and unknown compression methods.
         raise ModelFileError(f"{path}: unreadable .npz data ({type(exc).__name__}: {exc})") from None
-    return _install(model, arrays, path)
+    return install(model, arrays, path)
 
 
 def load(path):

@@ -10,6 +10,11 @@ the training loss, with eps drawn from a generator reset to the same seed every
 epoch (common random numbers: epoch-to-epoch changes are the model's, not the
 noise's).
 
+A run can continue where an earlier call stopped: pass that call's history
+(it is appended to, and epochs and steps keep counting), the generator in the
+state it was left in, and the same ``eval_seed``; network/vae/resumable.py
+does this from a checkpoint file.
+
 Left out on purpose: early stopping, learning-rate schedules, KL annealing,
 checkpointing inside an epoch. The loop never prints: callers pass on_epoch.
 """
@@ -35,6 +40,11 @@ def evaluate(model, X, beta=1.0, rng=None, batch_size=1000):
     return rec + beta * kl, rec, kl
 
 
+def draw_eval_seed(rng):
+    """The seed of the held-out loss's noise, drawn before the first epoch's shuffle."""
+    return int(rng.integers(2**63))
+
+
 def new_history():
     return {"epoch": [], "train_loss": [], "reconstruction": [], "kl": [],
             "test_loss": [], "test_reconstruction": [], "test_kl": [], "seconds": [],
@@ -42,7 +52,7 @@ def new_history():
 
 
 def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_test=None,
-          on_epoch=None, on_step=None, history=None):
+          on_epoch=None, on_step=None, history=None, eval_seed=None):
     """Train ``model`` in place with ``optimizer`` (network.optimizers.SGD/Adam/Momentum).
 
     X_train (n, 784) in [0, 1]: the Bernoulli targets (not binarised). Each epoch is
@@ -52,6 +62,9 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     on_step(step, loss, rec, kl) is called after every optimiser step (step counts
     from 1 across epochs); on_epoch(record) after every epoch with a dict of that
     epoch's numbers. Returns the history dict (lists; see new_history()).
+
+    eval_seed seeds the held-out loss's noise; by default it is the first number
+    drawn from rng (``draw_eval_seed``). A continued run passes its first call's.
     """
     if epochs < 1 or batch_size < 1:
         raise UsageError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
@@ -60,7 +73,7 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     n = X_train.shape[0]
     if n == 0:
         raise UsageError("no training images")
-    eval_seed = int(rng.integers(2**63))
+    eval_seed = draw_eval_seed(rng) if eval_seed is None else eval_seed
     history = new_history() if history is None else history
     params = model.parameters()
     step = len(history["step_kl"])
