@@ -1,0 +1,183 @@
+"""Checkpoints of VAE training: the whole state, so a run can stop and resume exactly.
+
+A VAE checkpoint is one uncompressed ``.npz`` written atomically, laid out like
+the Network's (network/checkpoint.py), whose pieces it reuses:
+
+* one array per parameter, named as in the VAE's model files
+  (``encoder.0.weight``, ``mu.bias``, ...; network/vae/io.py);
+* the optimiser's arrays indexed like ``model.parameters()``: ``m{i}`` and
+  ``v{i}`` for Adam (``velocity{i}`` for momentum, none for SGD);
+* ``__checkpoint__``: a JSON string with the format ``nndl-vae-checkpoint``,
+  the architecture (the model file's header), the optimiser's scalars (lr,
+  Adam's step count t ...), the epochs done, the training settings (planned
+  epochs, batch size, beta, the training-set size and the seed of the
+  held-out noise), the PCG64 generator's state as plain integers, the whole
+  history of new_history() (per-epoch and per-step metrics), the caller's
+  ``config`` and a SHA-256 fingerprint of the training and test images.
+
+Resuming (network/vae/resumable.py) restores all of it and calls the training
+loop for the remaining epochs, which then takes exactly the steps an
+uninterrupted run takes: same shuffles, same noise, same Adam moments.
+
+Loading treats the file as hostile: size capped; header JSON strict, its
+fields, types and ranges checked; the bytes the architecture implies compared
+with the file's size before the model is built; every array read at exactly
+the shape and dtype the header implies (network/safe_npz.py, never a pickle);
+every value finite, Adam's second moments non-negative; the history's lengths
+consistent with the epochs done.  Any fault raises ModelFileError naming the
+file; a Network's checkpoint is refused with the command that resumes it.
+
+Left out on purpose: checkpoints inside an epoch, several checkpoints per run.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import (data_fingerprint, generator_state, json_scalar, optimizer_state,
+                          refuse_non_finite, restore_optimizer)
+from ..checkpoint_header import (HEADER, MAX_EPOCHS, MAX_FILE_BYTES, VERSION, check_finite,
+                                 check_fingerprint, check_optimizer, check_rng, parse_header)
+from ..optimizers import Adam
+from ..safe_npz import NpzReader, write_npz
+from .io import check_header, install, model_header, skeleton
+from .train import new_history
+
+FORMAT = "nndl-vae-checkpoint"
+_HEADER_KEYS = {"format", "version", "vae", "optimizer", "epochs_done", "training", "rng",
+                "history", "config", "data_fingerprint"}
+_TRAINING_KEYS = {"epochs", "batch_size", "beta", "training_size", "eval_seed"}
+# The history's per-epoch lists (one value per epoch) and per-step lists (one per mini-batch).
+EPOCH_KEYS = ("epoch", "train_loss", "reconstruction", "kl", "test_loss", "test_reconstruction",
+              "test_kl", "seconds")
+STEP_KEYS = ("step_reconstruction", "step_kl")
+
+
+@dataclass
+class VAECheckpoint:
+    """What ``load_checkpoint`` returns: everything needed to continue training."""
+
+    model: object              # the VAE with its parameters restored
+    optimizer: object          # SGD, Momentum or Adam with its state restored
+    rng: object                # the np.random.Generator where the run left it
+    epochs_done: int
+    training: dict             # epochs, batch_size, beta, training_size, eval_seed
+    history: dict              # new_history()'s lists, epochs_done epochs long
+    config: dict = field(default_factory=dict)  # the caller's own settings
+    data_fingerprint: str = None
+
+    @property
+    def epochs_remaining(self):
+        return max(0, self.training["epochs"] - self.epochs_done)
+
+
+def fingerprint(X_train, X_test, dtype):
+    """SHA-256 of the training and test images as training sees them (both shape the metrics)."""
+    X_train = np.asarray(X_train, dtype=dtype)
+    X_test = (np.empty((0, X_train.shape[1]), dtype) if X_test is None
+              else np.asarray(X_test, dtype=dtype))
+    return data_fingerprint((X_train, X_test))
+
+
+def save_checkpoint(path, model, optimizer, rng, history, training, config=None,
+                    fingerprint=None):
+    """Write the whole training state to ``path`` atomically; return the Path.
+
+    ``training``: {"epochs": planned total, "batch_size", "beta", "training_size",
+    "eval_seed"}; the epochs done are ``len(history["epoch"])``.  Refuses
+    (UsageError) parameters that are not all finite, so the last good file stays.
+    """
+    params = model.parameters()
+    refuse_non_finite(params)
+    scalars, opt_arrays = optimizer_state(optimizer, params)
+    header = {
+        "format": FORMAT, "version": VERSION,
+        "vae": model_header(model),
+        "optimizer": scalars,
+        "epochs_done": len(history["epoch"]),
+        "training": training,
+        "rng": generator_state(rng),
+        "history": {k: [json_scalar(v) for v in history[k]] for k in (*EPOCH_KEYS, *STEP_KEYS)},
+        "config": config or {},
+        "data_fingerprint": fingerprint,
+    }
+    arrays = {HEADER: np.array(json.dumps(header, allow_nan=False))}
+    arrays.update(zip(model.parameter_names(), params))
+    arrays.update(opt_arrays)
+    return write_npz(path, arrays)
+
+
+def _check_training(h):
+    tr = h.get(h.data, "training", dict, "")
+    if set(tr) != _TRAINING_KEYS:
+        h.fail(f"fields of 'training' should be {sorted(_TRAINING_KEYS)}, got {sorted(tr)[:8]}")
+    w = "training."
+    done = h.number(h.data, "epochs_done", "", low=0, high=MAX_EPOCHS, integer=True)
+    h.number(tr, "epochs", w, low=max(1, done), high=MAX_EPOCHS, integer=True)
+    h.number(tr, "batch_size", w, low=1, high=2**31, integer=True)
+    h.number(tr, "training_size", w, low=1, high=2**31, integer=True)
+    h.number(tr, "beta", w, low=0)
+    h.number(tr, "eval_seed", w, low=0, high=2**63 - 1, integer=True)
+    return tr, done
+
+
+def _check_history(h, done, steps_per_epoch):
+    history = h.get(h.data, "history", dict, "")
+    if set(history) != set(new_history()):
+        h.fail(f"'history' should hold the lists {sorted(new_history())}")
+    for key in (*EPOCH_KEYS, *STEP_KEYS):
+        values = h.get(history, key, list, "history.")
+        n = done if key in EPOCH_KEYS else done * steps_per_epoch
+        if len(values) != n:
+            h.fail(f"'history.{key}' has {len(values)} values for {done} epochs done "
+                   f"(expected {n})")
+        if not all(v is None or type(v) in (int, float) for v in values):  # finite: parse_header
+            h.fail(f"'history.{key}' should hold only numbers")
+    if history["epoch"] != list(range(1, done + 1)):
+        h.fail("'history.epoch' should count the epochs 1, 2, ...")
+    return history
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by ``save_checkpoint``; raise ModelFileError on any fault."""
+    path = Path(path)
+    with NpzReader(path, MAX_FILE_BYTES, "checkpoint") as reader:
+        h = parse_header(reader, FORMAT, _HEADER_KEYS)
+        spec = h.get(h.data, "vae", dict, "")
+        n_params = check_header(spec, path)
+        dtype = np.dtype(spec["dtype"])
+        if n_params * dtype.itemsize > reader.size:  # before building a model that large
+            h.fail(f"the header implies {n_params * dtype.itemsize} bytes of parameters but "
+                   f"the file holds {reader.size}")
+        model = skeleton(spec)
+        names = model.parameter_names()
+        shapes = [p.shape for p in model.parameters()]
+        optimizer, opt_names = check_optimizer(h, len(names))
+        training, done = _check_training(h)
+        steps_per_epoch = -(-training["training_size"] // training["batch_size"])
+        history = _check_history(h, done, steps_per_epoch)
+        rng = check_rng(h)
+        config = h.get(h.data, "config", dict, "")
+        data_print = check_fingerprint(h)
+        expected = {HEADER, *names, *opt_names}
+        if reader.names != expected:
+            extra, missing = reader.names - expected, expected - reader.names
+            h.fail(f"arrays differ from what the header implies (unknown "
+                   f"{sorted(extra)[:5]}, missing {sorted(missing)[:5]})")
+        needed = (1 + len(opt_names) // len(names)) * n_params * dtype.itemsize
+        if needed > reader.size:
+            h.fail(f"the header implies {needed} bytes of arrays but the file holds {reader.size}")
+        params = {n: reader.read(n, [dtype], s) for n, s in zip(names, shapes)}
+        opt_arrays = {n: reader.read(n, [dtype], shapes[i % len(names)])
+                      for i, n in enumerate(opt_names)}
+    check_finite(h, opt_arrays)
+    if isinstance(optimizer, Adam) and opt_names and any(
+            np.any(opt_arrays[f"v{i}"] < 0) for i in range(len(names))):  # sqrt(v) would be NaN
+        h.fail("Adam's second moments 'v' must not be negative")
+    install(model, params, path)  # names, shapes, finiteness
+    restore_optimizer(optimizer, opt_arrays, model.parameters())
+    return VAECheckpoint(model=model, optimizer=optimizer, rng=rng, epochs_done=done,
+                         training=training, history=history, config=config,
+                         data_fingerprint=data_print)
