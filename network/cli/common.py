@@ -1,11 +1,19 @@
-"""Argument types and data loading shared by the commands."""
+"""Argument types, data loading and the --resume/interrupt handling shared by the commands.
+
+``python -m network train`` and ``python -m network vae train`` both take a
+settings snapshot from a checkpoint on ``--resume`` (``Given``,
+``damaged_settings``, ``adopt_settings``) and both report an interrupted run
+in one line with the command that resumes it (``interrupted``).
+"""
 
 import argparse
 import math
+import sys
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import NNDLError, UsageError
+from ..signals import exit_status
 
 EVALUATION_SETS = ("validation", "test")
 
@@ -55,3 +63,103 @@ def check_sizes_fit(sizes, X, n_classes=10):
         raise UsageError(f"--sizes {' '.join(map(str, sizes))} does not fit the data: images "
                          f"have {X.shape[1]} pixels and there are {n_classes} classes; use "
                          f"--sizes {X.shape[1]} ... {n_classes}")
+
+
+# ---- --resume: the checkpoint's settings, and options that contradict them ----------------
+
+class Given(argparse.Action):
+    """Store the value and remember that the option was given, so --resume can spot conflicts."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.__dict__.setdefault("given_options", set()).add(self.dest)
+
+
+def track_given(parser, dests):
+    """Make the (plain store) options ``dests`` of ``parser`` remember being given."""
+    for action in parser._actions:
+        if action.dest in dests:
+            action.__class__ = Given
+
+
+def _valid_setting(action, config, key):
+    """Whether ``config[key]`` is a value the option itself would accept."""
+    if key not in config:
+        return False
+    value = config[key]
+    if value is None:
+        return action.default is None
+    values = value if action.nargs == "+" else [value]
+    if not isinstance(values, list) or not values:
+        return False
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            return False
+        try:
+            if (action.type(str(v)) if action.type else str(v)) != v:
+                return False
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            return False
+        if action.choices is not None and v not in action.choices:
+            return False
+    return True
+
+
+def damaged_settings(config, keys, actions):
+    """The ``keys`` whose value in a checkpoint's ``config`` its option (``actions[key]``, an
+    argparse action) would refuse, or which are missing."""
+    return [k for k in keys if not _valid_setting(actions[k], config, k)]
+
+
+def adopt_settings(args, config, keys, path, planned, done):
+    """Put the checkpoint's settings ``keys`` into ``args``; refuse an explicit option that
+    contradicts one.  --epochs may differ (it is the planned total) but not fall below the
+    ``done`` epochs; left out, it is the ``planned`` total."""
+    given = getattr(args, "given_options", set())
+    for key in keys:
+        if key in given and getattr(args, key) != config[key]:
+            option = "--" + key.replace("_", "-")
+            value = getattr(args, key)
+            value = " ".join(map(str, value)) if isinstance(value, list) else value
+            raise UsageError(f"{option} {value} conflicts with the checkpoint {path}, "
+                             f"which was trained with {key} {config[key]}; leave the option out "
+                             f"to resume, or start a new run without --resume")
+        setattr(args, key, config[key])
+    if "epochs" not in given:  # the planned total, which an earlier --epochs may have raised
+        args.epochs = max(planned, done)
+    elif args.epochs < done:
+        raise UsageError(f"--epochs {args.epochs}: the checkpoint {path} already holds "
+                         f"{done} epochs; give at least that many")
+
+
+# ---- Ctrl-C and SIGTERM -----------------------------------------------------------------------
+
+def interrupted(exc, progress, command, epochs_on_disk, first_epoch=0):
+    """Print where training stopped and how to go on, in one line; return 130 or 143.
+
+    ``progress``: "epochs" (None before training started, else a function giving
+    the epochs run), "saved_epochs" (what the checkpoint holds; None if this run
+    wrote none yet), "path" (the checkpoint, or None).  ``command`` resumes a
+    checkpoint with ``--resume PATH``; ``epochs_on_disk(path)`` reads how many
+    epochs the file holds; ``first_epoch``: the number of a run's first epoch.
+    """
+    saved, path = progress["saved_epochs"], progress["path"]
+    what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
+    if progress["epochs"] is None:
+        print(f"{what} before training started", file=sys.stderr)
+    elif saved is None:
+        at = progress["epochs"]() + first_epoch
+        if path is None:
+            print(f"{what} at epoch {at}; no checkpoint to resume from (train with "
+                  f"--checkpoint PATH to make a run resumable)", file=sys.stderr)
+        else:
+            print(f"{what} at epoch {at}, before the first checkpoint was written to {path}; "
+                  f"start the run again", file=sys.stderr)
+    else:
+        try:  # the file is the truth (the signal may have landed between its rename and on_save)
+            saved = epochs_on_disk(path)
+        except NNDLError:
+            pass
+        print(f"{what} at epoch {saved + first_epoch}; {path} holds the {saved} complete "
+              f"epoch(s); resume with: {command} --resume {path}", file=sys.stderr)
+    return exit_status(exc)

@@ -16,22 +16,21 @@ training with the epoch, the mini-batch and the likely cause (network/divergence
 an accuracy stuck at chance level is reported in the summary.
 """
 
-import argparse
 import secrets
-import sys
 import time
 
 import numpy as np
 
 from ..checkpoint import load_checkpoint
 from ..divergence import DivergenceGuard, TrainingDiverged, chance_level
-from ..errors import NNDLError, UsageError
+from ..errors import UsageError
 from ..files import atomic_write_json
 from ..network import Network
 from ..resumable import resume, train
-from ..signals import exit_status, interruptible
-from .common import (add_data_arguments, check_sizes_fit, load_splits,
-                     non_negative_float, non_negative_int, positive_float, positive_int)
+from ..signals import interruptible
+from .common import (Given, add_data_arguments, adopt_settings, check_sizes_fit,
+                     damaged_settings, interrupted, load_splits, non_negative_float,
+                     non_negative_int, positive_float, positive_int, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total.)
@@ -42,44 +41,34 @@ _OPTIONS = {}     # dest -> argparse action, to check a checkpoint's settings li
 PROBE_ROWS = 500  # evaluation images used to count stuck neurons when accuracy is at chance
 
 
-class _Given(argparse.Action):
-    """Store the value and remember that the option was given, so --resume can spot conflicts."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        namespace.__dict__.setdefault("given_options", set()).add(self.dest)
-
-
 def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a network on MNIST",
                               description="Train a Network by mini-batch SGD (the book's setup).")
-    p.add_argument("--sizes", type=positive_int, nargs="+", default=[784, 30, 10], action=_Given,
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[784, 30, 10], action=Given,
                    help="layer sizes, e.g. 784 30 10 (default)")
     p.add_argument("--cost", choices=("quadratic", "cross-entropy", "log-likelihood"),
-                   default="cross-entropy", action=_Given)
+                   default="cross-entropy", action=Given)
     p.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "identity"),
-                   default="sigmoid", action=_Given, help="hidden-layer activation")
-    p.add_argument("--init", choices=("default", "large"), default="default", action=_Given,
+                   default="sigmoid", action=Given, help="hidden-layer activation")
+    p.add_argument("--init", choices=("default", "large"), default="default", action=Given,
                    help="default: weights N(0, 1/n_in); large: N(0, 1) as in chapter 1")
-    p.add_argument("--eta", type=positive_float, default=0.5, action=_Given, help="learning rate")
-    p.add_argument("--epochs", type=non_negative_int, default=30, action=_Given)
-    p.add_argument("--mini-batch-size", type=positive_int, default=10, action=_Given)
-    p.add_argument("--lmbda", type=non_negative_float, default=0.0, action=_Given,
+    p.add_argument("--eta", type=positive_float, default=0.5, action=Given, help="learning rate")
+    p.add_argument("--epochs", type=non_negative_int, default=30, action=Given)
+    p.add_argument("--mini-batch-size", type=positive_int, default=10, action=Given)
+    p.add_argument("--lmbda", type=non_negative_float, default=0.0, action=Given,
                    help="regularisation strength lambda (default 0)")
-    p.add_argument("--regularization", choices=("L2", "L1"), default="L2", action=_Given)
-    p.add_argument("--momentum", type=float, default=0.0, action=_Given,
+    p.add_argument("--regularization", choices=("L2", "L1"), default="L2", action=Given)
+    p.add_argument("--momentum", type=float, default=0.0, action=Given,
                    help="momentum coefficient mu")
-    p.add_argument("--dropout", type=non_negative_float, default=0.0, action=_Given,
+    p.add_argument("--dropout", type=non_negative_float, default=0.0, action=Given,
                    help="probability of dropping each hidden unit")
-    p.add_argument("--training-size", type=positive_int, default=None, action=_Given,
+    p.add_argument("--training-size", type=positive_int, default=None, action=Given,
                    help="train on the first N training images only")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", action=_Given)
-    p.add_argument("--seed", type=non_negative_int, default=None, action=_Given,
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", action=Given)
+    p.add_argument("--seed", type=non_negative_int, default=None, action=Given,
                    help="random seed (default: drawn and recorded in the metrics)")
     add_data_arguments(p)
-    for action in p._actions:  # the data options come from common.py: track them too
-        if action.dest in ("dataset", "evaluation_set"):
-            action.__class__ = _Given
+    track_given(p, ("dataset", "evaluation_set"))  # the data options come from common.py
     p.add_argument("--save", metavar="PATH", help="write the trained model here (JSON)")
     p.add_argument("--metrics", metavar="PATH", help="write per-epoch metrics here (JSON)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -111,33 +100,10 @@ def _row(record):
             "seconds": record["seconds"]}
 
 
-def _valid_setting(key, config):
-    """Whether the checkpoint's config holds a value the option ``--key`` itself would accept."""
-    if key not in config:
-        return False
-    value, action = config[key], _OPTIONS[key]
-    if value is None:
-        return action.default is None
-    values = value if action.nargs == "+" else [value]
-    if not isinstance(values, list) or not values:
-        return False
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            return False
-        try:
-            if (action.type(str(v)) if action.type else str(v)) != v:
-                return False
-        except (argparse.ArgumentTypeError, ValueError, TypeError):
-            return False
-        if action.choices is not None and v not in action.choices:
-            return False
-    return True
-
-
 def _settings_from_checkpoint(args, ck):
     """Put the checkpoint's settings into ``args``; refuse explicit options that contradict them."""
     config, path = ck.config, args.resume
-    bad = [k for k in (*FIXED_BY_CHECKPOINT, "epochs") if not _valid_setting(k, config)]
+    bad = damaged_settings(config, (*FIXED_BY_CHECKPOINT, "epochs"), _OPTIONS)
     if not bad and (config["sizes"] != ck.network.sizes
                     or config["eta"] != ck.training["eta"]
                     or config["mini_batch_size"] != ck.training["mini_batch_size"]):
@@ -146,46 +112,17 @@ def _settings_from_checkpoint(args, ck):
         raise UsageError(f"{path}: this checkpoint was not written by 'python -m network train' "
                          f"or its settings are damaged ({', '.join(bad)[:100]}); resume it with "
                          f"network.resumable.resume")
-    given = getattr(args, "given_options", set())
-    for key in FIXED_BY_CHECKPOINT:
-        if key in given and getattr(args, key) != config[key]:
-            option = "--" + key.replace("_", "-")
-            raise UsageError(f"{option} {getattr(args, key)} conflicts with the checkpoint {path}, "
-                             f"which was trained with {key} {config[key]}; leave the option out "
-                             f"to resume, or start a new run without --resume")
-        setattr(args, key, config[key])
-    if "epochs" not in given:  # the planned total, which an earlier --epochs may have raised
-        args.epochs = max(ck.training["epochs"], ck.epochs_done)
-    elif args.epochs < ck.epochs_done:
-        raise UsageError(f"--epochs {args.epochs}: the checkpoint {path} already holds "
-                         f"{ck.epochs_done} epochs; give at least that many")
+    adopt_settings(args, config, FIXED_BY_CHECKPOINT, path, ck.training["epochs"], ck.epochs_done)
 
 
 def run(args):
-    progress = {"saved_epochs": None, "network": None, "path": args.resume or args.checkpoint}
+    progress = {"saved_epochs": None, "epochs": None, "path": args.resume or args.checkpoint}
     with interruptible():
         try:
             return _run(args, progress)
         except KeyboardInterrupt as exc:
-            return _interrupted(exc, progress)
-
-
-def _interrupted(exc, progress):
-    saved, net, path = progress["saved_epochs"], progress["network"], progress["path"]
-    what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
-    if net is None:
-        print(f"{what} before training started", file=sys.stderr)
-    elif saved is None:
-        print(f"{what} at epoch {len(net.history)}; no checkpoint to resume from (train with "
-              f"--checkpoint PATH to make a run resumable)", file=sys.stderr)
-    else:
-        try:  # the file is the truth (the signal may have landed between its rename and on_save)
-            saved = load_checkpoint(path).epochs_done
-        except NNDLError:
-            pass
-        print(f"{what} at epoch {saved}; {path} holds the {saved} complete "
-              f"epoch(s); resume with: python -m network train --resume {path}", file=sys.stderr)
-    return exit_status(exc)
+            return interrupted(exc, progress, "python -m network train",
+                               lambda path: load_checkpoint(path).epochs_done)
 
 
 def _run(args, progress):
@@ -208,7 +145,7 @@ def _run(args, progress):
     else:
         net = ck.network
         progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds to it
-    progress["network"] = net
+    progress["epochs"] = lambda: len(net.history)
     metrics = {"config": _config(args, seed, len(y_train), len(y_eval)),
                "epochs": [_row(r) for r in net.history]}
 

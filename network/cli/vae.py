@@ -10,6 +10,16 @@ model (.npz or .json, see network/vae/io.py).
 
 Losses are per example: reconstruction summed over pixels plus beta times the
 KL summed over latent dimensions, averaged over the batch (VAE-ELBO).
+
+``--checkpoint PATH`` saves the whole training state (parameters, Adam's
+moments and step count, the generator's state, the metrics so far, the
+settings) before the first epoch and after every epoch (network/vae/resumable.py);
+Ctrl-C or SIGTERM then stops at once, keeps the last complete epoch on disk,
+prints how to resume and exits with 130 or 143.  ``--resume PATH`` continues
+such a run from the file alone: the settings come from the checkpoint, an
+explicit option that contradicts them is refused (``--epochs`` may raise the
+planned total), the images must be the same ones, and the model and metrics
+are those of a run never interrupted, bit for bit (the seconds aside).
 """
 
 import secrets
@@ -19,7 +29,15 @@ import numpy as np
 from ..errors import UsageError
 from ..files import atomic_write_json
 from ..optimizers import SGD, Adam
-from .common import non_negative_float, non_negative_int, positive_float, positive_int
+from ..signals import interruptible
+from .common import (adopt_settings, damaged_settings, interrupted, non_negative_float,
+                     non_negative_int, positive_float, positive_int, track_given)
+
+# The settings a checkpoint fixes: with --resume, giving one of these with another value
+# is an error.  (--epochs may change: it is the planned total; --data-path only says where.)
+FIXED_BY_CHECKPOINT = ("latent_dim", "hidden", "activation", "beta", "batch_size", "optimizer",
+                       "lr", "seed", "dtype", "dataset", "training_size", "test_size")
+_OPTIONS = {}  # dest -> argparse action, to check a checkpoint's settings like the options
 
 
 def add_parser(subparsers):
@@ -53,8 +71,17 @@ def add_parser(subparsers):
                    help="score on the first N test images only (quick runs)")
     t.add_argument("--save", metavar="PATH", help="write the trained model here (.npz or .json)")
     t.add_argument("--metrics", metavar="PATH", help="write per-epoch and per-step metrics here (JSON)")
+    t.add_argument("--checkpoint", metavar="PATH",
+                   help="save the full training state here after every epoch (.npz), so the "
+                        "run can be resumed after Ctrl-C, SIGTERM or a crash")
+    t.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this checkpoint (its settings are used, "
+                        "--epochs may raise the total; checkpoints keep going to PATH unless "
+                        "--checkpoint says otherwise)")
     t.add_argument("--quiet", action="store_true", help="print only the last epoch's line")
     t.set_defaults(run=run)
+    track_given(t, (*FIXED_BY_CHECKPOINT, "epochs"))
+    _OPTIONS.update((a.dest, a) for a in t._actions)
     return p
 
 
@@ -66,32 +93,88 @@ def load_vae_data(dataset="mnist", path=None, dtype=np.float32):
     return np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va]), X_te, y_te
 
 
+def _settings_from_checkpoint(args, ck):
+    """Put the checkpoint's settings into ``args``; refuse explicit options that contradict them."""
+    config, path = ck.config, args.resume
+    bad = damaged_settings(config, (*FIXED_BY_CHECKPOINT, "epochs"), _OPTIONS)
+    if not bad:  # the settings must also describe the model and the training in the file
+        model, training = ck.model, ck.training
+        actual = {"latent_dim": model.latent_dim, "hidden": list(model.hidden),
+                  "activation": model.activation.name, "dtype": str(model.dtype),
+                  "beta": training["beta"], "batch_size": training["batch_size"],
+                  "training_size": training["training_size"], "optimizer": ck.optimizer.name,
+                  "lr": ck.optimizer.eta}
+        bad = [f"{k} differs from the file's model or training" for k, v in actual.items()
+               if config[k] != v]
+    if bad:
+        raise UsageError(f"{path}: this checkpoint was not written by 'python -m network vae "
+                         f"train' or its settings are damaged ({', '.join(bad)[:100]}); resume "
+                         f"it with network.vae.resumable.resume")
+    adopt_settings(args, config, FIXED_BY_CHECKPOINT, path, ck.training["epochs"], ck.epochs_done)
+
+
 def run(args):
+    from ..vae.checkpoint import load_checkpoint
+
+    progress = {"saved_epochs": None, "epochs": None, "path": args.resume or args.checkpoint}
+    with interruptible():
+        try:
+            return _run(args, progress)
+        except KeyboardInterrupt as exc:
+            return interrupted(exc, progress, "python -m network vae train",
+                               lambda path: load_checkpoint(path).epochs_done, first_epoch=1)
+
+
+def _first(X, n, option, what):
+    if n is not None and n > len(X):
+        raise UsageError(f"{option} {n} is more than the {len(X)} {what}; use at most {len(X)}")
+    return X if n is None else X[:n]
+
+
+def _run(args, progress):
+    from ..vae import resumable
+    from ..vae.checkpoint import load_checkpoint
     from ..vae.io import save
     from ..vae.model import VAE
     from ..vae.train import new_history, train
 
+    ck = None
+    if args.resume:
+        ck = load_checkpoint(args.resume)
+        _settings_from_checkpoint(args, ck)
     if args.save and not args.save.lower().endswith((".npz", ".json")):
         raise UsageError(f"--save {args.save}: the file name must end in .npz or .json")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     X_train, _, X_test, _ = load_vae_data(args.dataset, args.data_path, np.dtype(args.dtype))
-    if args.training_size is not None:
-        X_train = X_train[:args.training_size]
-    if args.test_size is not None:
-        X_test = X_test[:args.test_size]
-    rng = np.random.default_rng(seed)
-    model = VAE(args.latent_dim, args.hidden, args.activation, X_train.shape[1], rng=rng,
-                dtype=np.dtype(args.dtype))
-    optimizer = Adam(args.lr) if args.optimizer == "adam" else SGD(args.lr)
-    config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta", "epochs",
-                                            "batch_size", "optimizer", "lr", "dtype", "dataset")}
-    config.update(seed=seed, training_size=len(X_train), test_size=len(X_test))
+    X_train = _first(X_train, args.training_size, "--training-size", "training images")
+    X_test = _first(X_test, args.test_size, "--test-size", "test images")
+    if ck is None:
+        rng = np.random.default_rng(seed)
+        model = VAE(args.latent_dim, args.hidden, args.activation, X_train.shape[1], rng=rng,
+                    dtype=np.dtype(args.dtype))
+        optimizer = Adam(args.lr) if args.optimizer == "adam" else SGD(args.lr)
+        config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta",
+                                                "epochs", "batch_size", "optimizer", "lr",
+                                                "dtype", "dataset")}
+        config.update(seed=seed, training_size=len(X_train), test_size=len(X_test))
+        history = new_history()  # filled in place, so report() can write it after every epoch
+    else:
+        model, history, config = ck.model, ck.history, ck.config
+        config["epochs"] = args.epochs  # the planned total, raised if --epochs said so
+        progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds
+    progress["epochs"] = lambda: len(history["epoch"])
     metrics = {"config": config}
 
-    print(f"VAE {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
-          f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
-          f"{args.batch_size}, {len(X_train)} training / {len(X_test)} test images, seed {seed}",
-          flush=True)
+    if ck is not None:
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: VAE "
+              f"{X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
+              f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
+              f"{args.batch_size}, seed {seed}", flush=True)
+    else:
+        print(f"VAE {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
+              f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
+              f"{args.batch_size}, {len(X_train)} training / {len(X_test)} test images, "
+              f"seed {seed}", flush=True)
 
     def report(record):
         if not args.quiet or record["epoch"] == args.epochs:
@@ -101,9 +184,22 @@ def run(args):
         if args.metrics:
             atomic_write_json(args.metrics, {**metrics, **history})
 
-    history = new_history()  # filled in place, so report() can write it after every epoch
-    train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
-          X_test=X_test, on_epoch=report, history=history)
+    def saved(path, epochs_done):
+        progress.update(saved_epochs=epochs_done, path=path)
+
+    if ck is not None:
+        if ck.epochs_done == args.epochs:
+            print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
+        resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
+                         checkpoint=args.checkpoint or args.resume, on_epoch=report,
+                         on_save=saved, loaded=ck)
+    elif args.checkpoint:
+        resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+                        X_test=X_test, checkpoint=args.checkpoint, config=config,
+                        on_epoch=report, on_save=saved, history=history)
+    else:
+        train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+              X_test=X_test, on_epoch=report, history=history)
     if args.metrics:
         atomic_write_json(args.metrics, {**metrics, **history})
         print(f"Wrote metrics to {args.metrics}")
@@ -111,4 +207,3 @@ def run(args):
         save(model, args.save)
         print(f"Saved the model to {args.save}")
     return 0
-

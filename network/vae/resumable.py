@@ -63,18 +63,21 @@ class Checkpointer:
 
 
 def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_test=None, *,
-          checkpoint, config=None, on_epoch=None, on_step=None, on_save=None):
+          checkpoint, config=None, on_epoch=None, on_step=None, on_save=None, history=None):
     """network.vae.train.train(...) saving the whole state to ``checkpoint`` every epoch.
 
     ``config``: any JSON object to keep in the file (the command line keeps its
-    settings there).  Returns the history dict.
+    settings there).  ``history``: an empty new_history() to fill in place (so a
+    caller can read it while training runs).  Returns the history dict.
     """
     if epochs < 1 or batch_size < 1:
         raise UsageError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
     rng = np.random.default_rng() if rng is None else rng
     X_train = np.ascontiguousarray(X_train, dtype=model.dtype)
     eval_seed = draw_eval_seed(rng)  # what the loop would draw first, drawn here to be saved
-    history = new_history()
+    history = new_history() if history is None else history
+    if any(history.values()):
+        raise UsageError("train starts a new run: pass an empty history (or resume a checkpoint)")
     training = {"epochs": int(epochs), "batch_size": int(batch_size), "beta": float(beta),
                 "training_size": int(X_train.shape[0]), "eval_seed": eval_seed}
     checkpointer = Checkpointer(checkpoint, model, optimizer, rng, history, training, config,
