@@ -366,7 +366,9 @@ def nan_in(name):
     (None, lambda h: h["vae"].update(hidden=[60000, 60000]), "more than"),
     (None, lambda h: h["vae"].update(hidden=[4000]), "implies"),
     (None, lambda h: h.update(epochs_done=1), "history"),
-    (None, lambda h: h["history"]["step_kl"].pop(), "history.step_kl"),
+    (lambda m: m.update(step_kl=m["step_kl"][:-1]), None, "'step_kl' has shape"),
+    (nan_in("step_reconstruction"), None, "contains NaN"),
+    (None, lambda h: h["history"]["kl"].pop(), "history.kl"),
     (None, lambda h: h["training"].update(eval_seed=-1), "out of range"),
     (None, lambda h: h["optimizer"].update(t="15"), "should be int"),
     (None, lambda h: h["rng"]["state"].update(state=2**130), "out of range"),
@@ -374,7 +376,7 @@ def nan_in(name):
     (None, lambda h: h.update(surprise=1), "header fields"),
 ], ids=["nan-weight", "nan-moment", "negative-v", "shape", "dtype", "extra-member",
         "missing-member", "absurd-size", "size-beyond-file", "epochs-vs-history",
-        "short-history", "eval-seed", "type", "rng", "version", "key"])
+        "short-step-history", "nan-step-history", "short-history", "eval-seed", "type", "rng", "version", "key"])
 def test_hostile_checkpoints_are_refused_in_one_line(tmp_path, checkpoint_file, cli, edit,
                                                      header_edit, message):
     members = members_of(checkpoint_file)
@@ -384,3 +386,47 @@ def test_hostile_checkpoints_are_refused_in_one_line(tmp_path, checkpoint_file, 
     refused(cli, path, message)
     with pytest.raises(ModelFileError):  # the library refuses it the same way
         load_checkpoint(path)
+
+
+def test_fuzzed_vae_checkpoints_are_refused_or_load_sane(tmp_path):
+    """Seeded byte, header and member damage (test_fuzz_files.py's generators): each file is
+    refused with a ModelFileError naming it, or -- when the damage left a valid file -- loads
+    as a consistent state; never another exception, never a large allocation."""
+    from test_fuzz_files import SEED, Fuzz, damage_bytes, damage_json, damage_members, npz_bytes
+
+    rng = np.random.default_rng([SEED, 7])
+    data = np.random.default_rng(0).random((40, 12))
+    bases = []
+    for make_optimizer in (lambda: Adam(1e-2), lambda: SGD(1e-2)):
+        model, opt, model_rng = (VAE(2, [5], "tanh", 12, rng=np.random.default_rng(1)),
+                                 make_optimizer(), np.random.default_rng(2))
+        path = tmp_path / "base.npz"
+        train(model, data, 2, 16, opt, 1.0, model_rng, data[:10], checkpoint=path,
+              config={"run": "fuzz"})
+        bases.append((path.read_bytes(), members_of(path)))
+
+    def sane(ck):
+        params = ck.model.parameters()
+        state = ck.optimizer.state_dict()
+        arrays = params + (state.get("m") or []) + (state.get("v") or [])
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            return "non-finite arrays"
+        if any(len(v) != ck.epochs_done for k, v in ck.history.items() if not k.startswith("step")):
+            return "history does not match the epochs done"
+        return None if ck.epochs_done <= ck.training["epochs"] else "more epochs done than planned"
+
+    fuzz = Fuzz(tmp_path)
+    for i in range(300):
+        raw, members = bases[rng.integers(len(bases))]
+        choice = rng.random()
+        if choice < 0.4:
+            kind, blob = damage_bytes(raw, rng)
+        elif choice < 0.75:
+            kind, text = damage_json(json.loads(str(members["__checkpoint__"])), rng)
+            blob = npz_bytes({**members, "__checkpoint__": np.array(text)})
+        else:
+            kind, damaged = damage_members(members, rng)
+            blob = npz_bytes(damaged)
+        fuzz.check(f"vae checkpoint case {i} ({kind})", "vae.ckpt.npz", blob, load_checkpoint,
+                   sane, measure=i % 10 == 0)
+    fuzz.report("VAE checkpoints")

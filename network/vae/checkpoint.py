@@ -7,12 +7,15 @@ the Network's (network/checkpoint.py), whose pieces it reuses:
   (``encoder.0.weight``, ``mu.bias``, ...; network/vae/io.py);
 * the optimiser's arrays indexed like ``model.parameters()``: ``m{i}`` and
   ``v{i}`` for Adam (``velocity{i}`` for momentum, none for SGD);
+* ``step_reconstruction`` and ``step_kl``: the per-step metrics, float64
+  (exact for the Python floats they hold; as JSON they would make the header
+  of a long run too large to read back);
 * ``__checkpoint__``: a JSON string with the format ``nndl-vae-checkpoint``,
   the architecture (the model file's header), the optimiser's scalars (lr,
   Adam's step count t ...), the epochs done, the training settings (planned
   epochs, batch size, beta, the training-set size and the seed of the
-  held-out noise), the PCG64 generator's state as plain integers, the whole
-  history of new_history() (per-epoch and per-step metrics), the caller's
+  held-out noise), the PCG64 generator's state as plain integers, the
+  per-epoch lists of new_history(), the caller's
   ``config`` and a SHA-256 fingerprint of the training and test images.
 
 Resuming (network/vae/resumable.py) restores all of it and calls the training
@@ -43,7 +46,6 @@ from ..checkpoint_header import (HEADER, MAX_EPOCHS, MAX_FILE_BYTES, VERSION, ch
 from ..optimizers import Adam
 from ..safe_npz import NpzReader, write_npz
 from .io import check_header, install, model_header, skeleton
-from .train import new_history
 
 FORMAT = "nndl-vae-checkpoint"
 _HEADER_KEYS = {"format", "version", "vae", "optimizer", "epochs_done", "training", "rng",
@@ -64,7 +66,7 @@ class VAECheckpoint:
     rng: object                # the np.random.Generator where the run left it
     epochs_done: int
     training: dict             # epochs, batch_size, beta, training_size, eval_seed
-    history: dict              # new_history()'s lists, epochs_done epochs long
+    history: dict              # new_history()'s lists, epochs_done epochs of them
     config: dict = field(default_factory=dict)  # the caller's own settings
     data_fingerprint: str = None
 
@@ -99,13 +101,14 @@ def save_checkpoint(path, model, optimizer, rng, history, training, config=None,
         "epochs_done": len(history["epoch"]),
         "training": training,
         "rng": generator_state(rng),
-        "history": {k: [json_scalar(v) for v in history[k]] for k in (*EPOCH_KEYS, *STEP_KEYS)},
+        "history": {k: [json_scalar(v) for v in history[k]] for k in EPOCH_KEYS},
         "config": config or {},
         "data_fingerprint": fingerprint,
     }
     arrays = {HEADER: np.array(json.dumps(header, allow_nan=False))}
     arrays.update(zip(model.parameter_names(), params))
     arrays.update(opt_arrays)
+    arrays.update((k, np.array(history[k], dtype=np.float64)) for k in STEP_KEYS)
     return write_npz(path, arrays)
 
 
@@ -123,16 +126,15 @@ def _check_training(h):
     return tr, done
 
 
-def _check_history(h, done, steps_per_epoch):
+def _check_history(h, done):
+    """The per-epoch lists; the per-step ones are arrays, read with the parameters."""
     history = h.get(h.data, "history", dict, "")
-    if set(history) != set(new_history()):
-        h.fail(f"'history' should hold the lists {sorted(new_history())}")
-    for key in (*EPOCH_KEYS, *STEP_KEYS):
+    if set(history) != set(EPOCH_KEYS):
+        h.fail(f"'history' should hold the lists {sorted(EPOCH_KEYS)}")
+    for key in EPOCH_KEYS:
         values = h.get(history, key, list, "history.")
-        n = done if key in EPOCH_KEYS else done * steps_per_epoch
-        if len(values) != n:
-            h.fail(f"'history.{key}' has {len(values)} values for {done} epochs done "
-                   f"(expected {n})")
+        if len(values) != done:
+            h.fail(f"'history.{key}' has {len(values)} values for {done} epochs done")
         if not all(v is None or type(v) in (int, float) for v in values):  # finite: parse_header
             h.fail(f"'history.{key}' should hold only numbers")
     if history["epoch"] != list(range(1, done + 1)):
@@ -156,23 +158,26 @@ def load_checkpoint(path):
         shapes = [p.shape for p in model.parameters()]
         optimizer, opt_names = check_optimizer(h, len(names))
         training, done = _check_training(h)
-        steps_per_epoch = -(-training["training_size"] // training["batch_size"])
-        history = _check_history(h, done, steps_per_epoch)
+        n_steps = done * -(-training["training_size"] // training["batch_size"])
+        history = _check_history(h, done)
         rng = check_rng(h)
         config = h.get(h.data, "config", dict, "")
         data_print = check_fingerprint(h)
-        expected = {HEADER, *names, *opt_names}
+        expected = {HEADER, *names, *opt_names, *STEP_KEYS}
         if reader.names != expected:
             extra, missing = reader.names - expected, expected - reader.names
             h.fail(f"arrays differ from what the header implies (unknown "
                    f"{sorted(extra)[:5]}, missing {sorted(missing)[:5]})")
-        needed = (1 + len(opt_names) // len(names)) * n_params * dtype.itemsize
+        needed = ((1 + len(opt_names) // len(names)) * n_params * dtype.itemsize
+                  + len(STEP_KEYS) * n_steps * 8)
         if needed > reader.size:
             h.fail(f"the header implies {needed} bytes of arrays but the file holds {reader.size}")
         params = {n: reader.read(n, [dtype], s) for n, s in zip(names, shapes)}
         opt_arrays = {n: reader.read(n, [dtype], shapes[i % len(names)])
                       for i, n in enumerate(opt_names)}
-    check_finite(h, opt_arrays)
+        steps = {k: reader.read(k, [np.float64], (n_steps,)) for k in STEP_KEYS}
+    check_finite(h, {**opt_arrays, **steps})
+    history.update((k, a.tolist()) for k, a in steps.items())
     if isinstance(optimizer, Adam) and opt_names and any(
             np.any(opt_arrays[f"v{i}"] < 0) for i in range(len(names))):  # sqrt(v) would be NaN
         h.fail("Adam's second moments 'v' must not be negative")
