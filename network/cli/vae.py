@@ -48,14 +48,17 @@ def add_parser(subparsers):
     sub.required = True
     t = sub.add_parser("train", help="train a VAE and report the held-out loss per epoch",
                        description="Train an MLP VAE (Bernoulli decoder, N(0, I) prior) on the "
-                                   "60,000 MNIST training images; score on the 10,000 test images.")
+                                   "60,000 MNIST training images; score on the 10,000 test images. "
+                                   "With --checkpoint the run survives Ctrl-C, SIGTERM or a crash "
+                                   "and --resume continues it, bit for bit.")
     t.add_argument("--latent-dim", type=positive_int, default=20, help="size of z (default 20)")
     t.add_argument("--hidden", type=positive_int, nargs="+", default=[400],
                    help="encoder hidden widths, e.g. 400 or 512 256; the decoder mirrors them")
     t.add_argument("--activation", choices=("relu", "silu", "tanh"), default="relu")
     t.add_argument("--beta", type=non_negative_float, default=1.0,
                    help="weight of the KL term (1 = the ELBO)")
-    t.add_argument("--epochs", type=positive_int, default=10)
+    t.add_argument("--epochs", type=positive_int, default=10,
+                   help="epochs in all (default 10; with --resume it may raise the planned total)")
     t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     t.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (Adam's lr or SGD's eta)")
