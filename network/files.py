@@ -14,6 +14,7 @@ missing parent folders (a missing folder is a caller's mistake worth seeing).
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -42,7 +43,12 @@ def atomic_open(path, mode="wb", encoding=None, verify=None):
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', not {mode!r}")
     path = Path(path)
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except FileNotFoundError:
+        # name the missing folder, not the temporary file the caller never asked for
+        raise FileNotFoundError(errno.ENOENT, f"no such folder to write {path.name} into; "
+                                "create it first", str(folder)) from None
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would have.
         os.chmod(tmp_name, 0o666 & ~_umask())

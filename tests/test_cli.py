@@ -76,3 +76,23 @@ def test_corrupt_model_file_exits_2(tmp_path):
     path.write_text('{"sizes": [784, 10], "weights": [[1, 2]]}')
     r = run_cli("evaluate", path)
     assert r.returncode == 2 and "bad.json" in r.stderr and "Traceback" not in r.stderr
+
+
+OUTPUT_FILES = [(["train", "--sizes", "784", "10"], option)
+                for option in ("--save", "--metrics", "--checkpoint")]
+OUTPUT_FILES += [(["vae", "train"], option) for option in ("--save", "--metrics", "--checkpoint")]
+OUTPUT_FILES += [(["bench"], "--json")]
+
+
+@pytest.mark.parametrize("command, option", OUTPUT_FILES)
+def test_an_output_file_in_a_missing_folder_is_refused_before_any_work(tmp_path, command, option):
+    from network.cli import build_parser
+    missing = tmp_path / "nowhere" / "out.json"
+    r = run_cli(*command, option, missing, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"argument {option}: the folder {missing.parent} does not exist" in r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""        # refused before training
+    folder = run_cli(*command, option, tmp_path, timeout=60)
+    assert folder.returncode == 2 and "is a folder; give a file name" in folder.stderr
+    ok = build_parser().parse_args([*command, option, str(tmp_path / "out.json")])
+    assert getattr(ok, option[2:]) == str(tmp_path / "out.json")  # an existing folder is fine

@@ -86,3 +86,12 @@ def test_failed_verify_discards_the_file_and_keeps_the_old_one(tmp_path):
             f.write(b"bad")
     assert target.read_bytes() == b"good"
     assert os.listdir(tmp_path) == ["d.bin"]
+
+
+def test_a_missing_folder_is_named_not_the_temporary_file(tmp_path):
+    target = tmp_path / "no" / "such" / "model.json"
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write_text(target, "{}")
+    assert info.value.filename == str(target.parent)
+    assert "create it first" in str(info.value) and ".tmp" not in str(info.value)
+    assert not (tmp_path / "no").exists()

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import bench
 from ..files import atomic_write_json
-from .common import positive_int
+from .common import output_file, positive_int
 
 
 def add_parser(subparsers):
@@ -30,7 +30,8 @@ def add_parser(subparsers):
     p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS))
     p.add_argument("--no-compile-time", action="store_true",
                    help="skip measuring the numba compile time in fresh processes")
-    p.add_argument("--json", metavar="PATH", help="also write every timing here")
+    p.add_argument("--json", metavar="PATH", type=output_file,
+                   help="also write every timing here")
     p.set_defaults(run=run)
     return p
 

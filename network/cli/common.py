@@ -9,6 +9,7 @@ in one line with the command that resumes it (``interrupted``).
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +39,19 @@ positive_float = _number_type(float, 0, True, "number")
 non_negative_float = _number_type(float, 0, False, "number")
 positive_int = _number_type(int, 1, False, "whole number")
 non_negative_int = _number_type(int, 0, False, "whole number")
+
+
+def output_file(text):
+    """An argparse type for a file a command will write: its folder must exist and the
+    name must not be a folder.  Checked when the command line is read, so a long run
+    does not end with nowhere to put its result."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist; "
+                                         f"create it first")
+    return text
 
 
 def add_data_arguments(parser):

@@ -30,7 +30,7 @@ from ..resumable import resume, train
 from ..signals import interruptible
 from .common import (Given, add_data_arguments, adopt_settings, check_sizes_fit,
                      damaged_settings, interrupted, load_splits, non_negative_float,
-                     non_negative_int, positive_float, positive_int, track_given)
+                     non_negative_int, output_file, positive_float, positive_int, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total.)
@@ -69,9 +69,11 @@ def add_parser(subparsers):
                    help="random seed (default: drawn and recorded in the metrics)")
     add_data_arguments(p)
     track_given(p, ("dataset", "evaluation_set"))  # the data options come from common.py
-    p.add_argument("--save", metavar="PATH", help="write the trained model here (JSON)")
-    p.add_argument("--metrics", metavar="PATH", help="write per-epoch metrics here (JSON)")
-    p.add_argument("--checkpoint", metavar="PATH",
+    p.add_argument("--save", metavar="PATH", type=output_file,
+                   help="write the trained model here (JSON)")
+    p.add_argument("--metrics", metavar="PATH", type=output_file,
+                   help="write per-epoch metrics here (JSON)")
+    p.add_argument("--checkpoint", metavar="PATH", type=output_file,
                    help="save the full training state here after every epoch (.npz), so the "
                         "run can be resumed after Ctrl-C, SIGTERM or a crash")
     p.add_argument("--resume", metavar="PATH",

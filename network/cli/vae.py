@@ -31,7 +31,7 @@ from ..files import atomic_write_json
 from ..optimizers import SGD, Adam
 from ..signals import interruptible
 from .common import (adopt_settings, damaged_settings, interrupted, non_negative_float,
-                     non_negative_int, positive_float, positive_int, track_given)
+                     non_negative_int, output_file, positive_float, positive_int, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total; --data-path only says where.)
@@ -72,9 +72,11 @@ def add_parser(subparsers):
                    help="train on the first N training images only (quick runs)")
     t.add_argument("--test-size", type=positive_int, default=None,
                    help="score on the first N test images only (quick runs)")
-    t.add_argument("--save", metavar="PATH", help="write the trained model here (.npz or .json)")
-    t.add_argument("--metrics", metavar="PATH", help="write per-epoch and per-step metrics here (JSON)")
-    t.add_argument("--checkpoint", metavar="PATH",
+    t.add_argument("--save", metavar="PATH", type=output_file,
+                   help="write the trained model here (.npz or .json)")
+    t.add_argument("--metrics", metavar="PATH", type=output_file,
+                   help="write per-epoch and per-step metrics here (JSON)")
+    t.add_argument("--checkpoint", metavar="PATH", type=output_file,
                    help="save the full training state here after every epoch (.npz), so the "
                         "run can be resumed after Ctrl-C, SIGTERM or a crash")
     t.add_argument("--resume", metavar="PATH",
