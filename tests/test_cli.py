@@ -85,14 +85,18 @@ OUTPUT_FILES += [(["bench"], "--json")]
 
 
 @pytest.mark.parametrize("command, option", OUTPUT_FILES)
-def test_an_output_file_in_a_missing_folder_is_refused_before_any_work(tmp_path, command, option):
+def test_an_output_files_folder_is_made_and_a_bad_one_refused_before_any_work(tmp_path, command,
+                                                                              option):
     from network.cli import build_parser
-    missing = tmp_path / "nowhere" / "out.json"
-    r = run_cli(*command, option, missing, timeout=60)
+    target = tmp_path / "made" / "here" / "out.json"
+    args = build_parser().parse_args([*command, option, str(target)])
+    assert getattr(args, option[2:]) == str(target) and target.parent.is_dir()
+    assert not target.exists()                                    # only the folder, so far
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = run_cli(*command, option, blocker / "out.json", timeout=60)
     assert r.returncode == 2, r.stderr
-    assert f"argument {option}: the folder {missing.parent} does not exist" in r.stderr
+    assert f"argument {option}: cannot create the folder {blocker}" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""        # refused before training
     folder = run_cli(*command, option, tmp_path, timeout=60)
     assert folder.returncode == 2 and "is a folder; give a file name" in folder.stderr
-    ok = build_parser().parse_args([*command, option, str(tmp_path / "out.json")])
-    assert getattr(ok, option[2:]) == str(tmp_path / "out.json")  # an existing folder is fine

@@ -42,15 +42,17 @@ non_negative_int = _number_type(int, 0, False, "whole number")
 
 
 def output_file(text):
-    """An argparse type for a file a command will write: its folder must exist and the
-    name must not be a folder.  Checked when the command line is read, so a long run
-    does not end with nowhere to put its result."""
+    """An argparse type for a file a command will write: the name must not be a folder,
+    and its folder is created if missing.  Done when the command line is read, so a
+    long run does not end with nowhere to put its result."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist; "
-                                         f"create it first")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot create the folder {path.parent}: "
+                                         f"{exc.strerror or exc}") from None
     return text
 
 
