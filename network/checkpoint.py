@@ -122,6 +122,18 @@ def refuse_non_finite(params):
                              "parameters; the last good checkpoint is kept")
 
 
+def planned_training(training, epochs_done, epochs, path):
+    """A copy of a checkpoint's ``training`` settings planning ``epochs`` in all (None: the
+    planned total stays); fewer than the ``epochs_done`` already in the file is refused."""
+    training = dict(training)
+    if epochs is not None:
+        if epochs < epochs_done:
+            raise UsageError(f"{path}: {epochs_done} epochs are already done; asked for "
+                             f"{epochs} in all")
+        training["epochs"] = int(epochs)
+    return training
+
+
 def generator_state(rng):
     """The PCG64 state of ``rng`` as plain JSON integers (never a pickle)."""
     bit_generator = rng.bit_generator

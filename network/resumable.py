@@ -27,7 +27,8 @@ every mini-batch; an epoch of MNIST takes seconds) and keeping old checkpoints.
 
 from pathlib import Path
 
-from .checkpoint import SGD_OPTIONS, data_fingerprint, load_checkpoint, save_checkpoint
+from .checkpoint import (SGD_OPTIONS, data_fingerprint, load_checkpoint, planned_training,
+                         save_checkpoint)
 from .errors import UsageError
 from .optimizers import SGD, Momentum
 
@@ -109,12 +110,7 @@ def resume(path, training_data, *, evaluation_data=None, callbacks=(), epochs=No
     if ck.data_fingerprint and fingerprint and fingerprint != ck.data_fingerprint:
         raise UsageError(f"{path}: the training data differ from those this checkpoint was "
                          f"trained on; resume with the same data (same set, size and order)")
-    training = dict(ck.training)
-    if epochs is not None:
-        if epochs < ck.epochs_done:
-            raise UsageError(f"{path}: {ck.epochs_done} epochs are already done; asked for "
-                             f"{epochs} in all")
-        training["epochs"] = int(epochs)
+    training = planned_training(ck.training, ck.epochs_done, epochs, path)
     checkpointer = Checkpointer(checkpoint or path, training, ck.config, ck.epochs_done,
                                 ck.data_fingerprint or fingerprint, on_save)
     remaining = training["epochs"] - ck.epochs_done

@@ -127,6 +127,15 @@ def damaged_settings(config, keys, actions):
     return [k for k in keys if not _valid_setting(actions[k], config, k)]
 
 
+def refuse_damaged(path, bad, command, resume_api):
+    """Refuse a checkpoint whose settings snapshot is missing, invalid or contradicts its
+    contents (``bad``: what is wrong), naming the command and the library call to use."""
+    if bad:
+        raise UsageError(f"{path}: this checkpoint was not written by '{command}' or its "
+                         f"settings are damaged ({', '.join(bad)[:100]}); resume it with "
+                         f"{resume_api}")
+
+
 def adopt_settings(args, config, keys, path, planned, done):
     """Put the checkpoint's settings ``keys`` into ``args``; refuse an explicit option that
     contradicts one.  --epochs may differ (it is the planned total) but not fall below the

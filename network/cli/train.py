@@ -30,7 +30,8 @@ from ..resumable import resume, train
 from ..signals import interruptible
 from .common import (Given, add_data_arguments, adopt_settings, check_sizes_fit,
                      damaged_settings, interrupted, load_splits, non_negative_float,
-                     non_negative_int, output_file, positive_float, positive_int, track_given)
+                     non_negative_int, output_file, positive_float, positive_int,
+                     refuse_damaged, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total.)
@@ -110,10 +111,7 @@ def _settings_from_checkpoint(args, ck):
                     or config["eta"] != ck.training["eta"]
                     or config["mini_batch_size"] != ck.training["mini_batch_size"]):
         bad = ["sizes/eta/mini_batch_size differ from the checkpoint's network and training"]
-    if bad:
-        raise UsageError(f"{path}: this checkpoint was not written by 'python -m network train' "
-                         f"or its settings are damaged ({', '.join(bad)[:100]}); resume it with "
-                         f"network.resumable.resume")
+    refuse_damaged(path, bad, "python -m network train", "network.resumable.resume")
     adopt_settings(args, config, FIXED_BY_CHECKPOINT, path, ck.training["epochs"], ck.epochs_done)
 
 

@@ -31,7 +31,8 @@ from ..files import atomic_write_json
 from ..optimizers import SGD, Adam
 from ..signals import interruptible
 from .common import (adopt_settings, damaged_settings, interrupted, non_negative_float,
-                     non_negative_int, output_file, positive_float, positive_int, track_given)
+                     non_negative_int, output_file, positive_float, positive_int,
+                     refuse_damaged, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total; --data-path only says where.)
@@ -111,10 +112,7 @@ def _settings_from_checkpoint(args, ck):
                   "lr": ck.optimizer.eta}
         bad = [f"{k} differs from the file's model or training" for k, v in actual.items()
                if config[k] != v]
-    if bad:
-        raise UsageError(f"{path}: this checkpoint was not written by 'python -m network vae "
-                         f"train' or its settings are damaged ({', '.join(bad)[:100]}); resume "
-                         f"it with network.vae.resumable.resume")
+    refuse_damaged(path, bad, "python -m network vae train", "network.vae.resumable.resume")
     adopt_settings(args, config, FIXED_BY_CHECKPOINT, path, ck.training["epochs"], ck.epochs_done)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..checkpoint import planned_training
 from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .train import draw_eval_seed, new_history
 from .train import train as train_loop
@@ -102,12 +103,7 @@ def resume(path, X_train, X_test=None, *, epochs=None, checkpoint=None, on_epoch
     if ck.data_fingerprint and fingerprint(X_train, X_test, ck.model.dtype) != ck.data_fingerprint:
         raise UsageError(f"{path}: the training or test images differ from those this checkpoint "
                          f"was trained on; resume with the same data (same set, size and order)")
-    training = dict(ck.training)
-    if epochs is not None:
-        if epochs < ck.epochs_done:
-            raise UsageError(f"{path}: {ck.epochs_done} epochs are already done; asked for "
-                             f"{epochs} in all")
-        training["epochs"] = int(epochs)
+    training = planned_training(ck.training, ck.epochs_done, epochs, path)
     checkpointer = Checkpointer(checkpoint or path, ck.model, ck.optimizer, ck.rng, ck.history,
                                 training, ck.config, ck.data_fingerprint, on_epoch, on_save)
     remaining = training["epochs"] - ck.epochs_done
