@@ -146,15 +146,22 @@ def test_non_finite_state_is_never_checkpointed_and_the_old_file_stays(tmp_path)
 
 # ---- hostile checkpoints (the fuzz test in test_fuzz_files.py does thousands more) -----
 
-def valid_members(tmp_path):
-    X, y = data(6)
-    path = tmp_path / "ok.npz"
-    train(make_net(BACKENDS[0]), (X, y), 1, 10, 0.5, checkpoint=path, momentum=0.9)
+def members_of(path):
+    """Every member of an .npz file, by name (read without pickles)."""
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
+def valid_members(tmp_path):
+    X, y = data(6)
+    path = tmp_path / "ok.npz"
+    train(make_net(BACKENDS[0]), (X, y), 1, 10, 0.5, checkpoint=path, momentum=0.9)
+    return members_of(path)
+
+
 def rewrite(path, members, header_edit=None):
+    """Write ``members`` as an .npz at ``path`` (an object array goes in as a pickle), the
+    JSON header first changed in place by ``header_edit``; return ``path``."""
     members = dict(members)
     if header_edit is not None:
         header = json.loads(str(members["__checkpoint__"]))

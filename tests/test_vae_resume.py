@@ -2,7 +2,6 @@
 model and metrics of a run never stopped, bit for bit; damaged, hostile or foreign checkpoint
 files and contradicting options are refused in one line with exit status 2."""
 
-import io
 import json
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from network.vae import io as vae_io
 from network.vae.checkpoint import load_checkpoint, save_checkpoint
 from network.vae.model import VAE
 from network.vae.resumable import resume, train
+from test_checkpoint import members_of, rewrite  # the same .npz surgery
 
 SMALL = ["--training-size", 600, "--test-size", 200, "--hidden", 32, "--latent-dim", 2,
          "--seed", 3]
@@ -270,23 +270,6 @@ def test_cli_refuses_a_checkpoint_the_library_wrote_without_the_command_lines_se
 
 # ---- refused files ---------------------------------------------------------------------------
 
-def members_of(path):
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def write_members(path, members, header_edit=None):
-    members = dict(members)
-    if header_edit is not None:
-        header = json.loads(str(members["__checkpoint__"]))
-        header_edit(header)
-        members["__checkpoint__"] = np.array(json.dumps(header))
-    buf = io.BytesIO()
-    np.savez(buf, **members)  # an object array goes in as a pickle
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 def refused(cli, path, message):
     """Resuming ``path`` fails with status 2 and one line naming the file and ``message``."""
     code, out, err = cli("--resume", path)
@@ -311,7 +294,7 @@ def test_a_pickle_inside_the_npz_is_refused_and_never_run(tmp_path, checkpoint_f
     marker = tmp_path / "unpickled"
     members = members_of(checkpoint_file)
     members["mu.weight"] = np.array([Unpickled(marker)] * 4, dtype=object)
-    path = write_members(tmp_path / "pickle.npz", members)
+    path = rewrite(tmp_path / "pickle.npz", members)
     with zipfile.ZipFile(path) as z:  # the pickle really is in the file
         assert b"unpickled" in z.read("mu.weight.npy")
     refused(cli, path, "has dtype object")
@@ -382,7 +365,7 @@ def test_hostile_checkpoints_are_refused_in_one_line(tmp_path, checkpoint_file, 
     members = members_of(checkpoint_file)
     if edit is not None:
         edit(members)
-    path = write_members(tmp_path / "bad.npz", members, header_edit)
+    path = rewrite(tmp_path / "bad.npz", members, header_edit)
     refused(cli, path, message)
     with pytest.raises(ModelFileError):  # the library refuses it the same way
         load_checkpoint(path)
