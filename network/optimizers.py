@@ -9,11 +9,40 @@ Deliberately left out: learning-rate schedules (see ``network/schedules.py``),
 gradient clipping, weight decay folded into the optimiser (L1/L2 live in
 ``network/regularization.py`` as gradient terms, so they work with every
 optimiser).
+
+Adam's step over a parameter array runs as one compiled pass (``_adam_pass``)
+when numba is there: the same operations in the same order and precision as
+the NumPy form (``Adam._numpy_pass``), so the same numbers bit for bit (a test
+holds them equal), in one trip through memory instead of about ten (measured:
+1.2 ms instead of 2.1 ms a step for the 652,000 float32 parameters of the
+784-400-20 VAE).
 """
 
 import numpy as np
 
 from .errors import UsageError
+from .jit import HAVE_NUMBA, jit, numba
+
+
+def _compiled_adam():
+    """Whether Adam's compiled pass really runs compiled (numba there, its JIT not off)."""
+    return HAVE_NUMBA and not numba.config.DISABLE_JIT
+
+
+@jit
+def _adam_pass(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, inv_c2, eps, lr_c1):
+    """(ADAM) over flat arrays; every scalar comes in the arrays' dtype, and each line
+    is one operation of ``Adam._numpy_pass`` in its order, so no rounding differs."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        mi = m[i] * b1
+        mi = mi + gi * one_minus_b1              # m -> b1 m + (1-b1) g
+        m[i] = mi
+        vi = v[i] * b2
+        vi = vi + (gi * gi) * one_minus_b2       # v -> b2 v + (1-b2) g^2
+        v[i] = vi
+        root = np.sqrt(vi * inv_c2) + eps        # sqrt(v_hat) + eps
+        p[i] = p[i] - (mi * lr_c1) / root        # w -> w - lr m_hat / (sqrt(v_hat) + eps)
 
 
 def _as_float(name, value):
@@ -122,33 +151,52 @@ class Adam:
     def eta(self, value):
         self.lr = float(value)
 
-    def step(self, params, grads):
+    def step(self, params, grads, compiled=None):
+        """One step on every parameter.  ``compiled`` (default: when numba runs) picks the
+        compiled pass; arrays it cannot take in place (not contiguous, a gradient of
+        another dtype) always go through NumPy.  Both give the same numbers."""
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
         if self._scratch is None:
-            # Two work arrays per parameter, reused every step: the plain expressions would
-            # allocate about eight temporaries the size of all the weights per step, which
-            # made Adam a third of the VAE's training time.
-            self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+            self._scratch = [None] * len(params)
+        compiled = _compiled_adam() if compiled is None else compiled
         self.t += 1
+        c1 = 1.0 - self.beta1 ** self.t   # bias corrections
+        c2 = 1.0 - self.beta2 ** self.t
+        for i, (p, g, m, v) in enumerate(zip(params, grads, self.m, self.v)):
+            g = np.asarray(g)
+            if compiled and g.dtype == p.dtype and all(
+                    a.flags.c_contiguous for a in (p, g, m, v)):
+                # NumPy turns a Python float into the array's dtype before it multiplies
+                # (NEP 50): so do the scalars here.
+                T = p.dtype.type
+                _adam_pass(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                           T(self.beta1), T(1.0 - self.beta1), T(self.beta2),
+                           T(1.0 - self.beta2), T(1.0 / c2), T(self.eps), T(self.lr / c1))
+            else:
+                if self._scratch[i] is None:
+                    self._scratch[i] = (np.empty_like(p), np.empty_like(p))
+                self._numpy_pass(p, g, m, v, c1, c2, *self._scratch[i])
+
+    def _numpy_pass(self, p, g, m, v, c1, c2, a, b):
+        """(ADAM) on one parameter array with NumPy, in place.  ``a`` and ``b`` are work
+        arrays reused every step: the plain expressions would allocate about eight
+        temporaries the size of all the weights per step."""
         b1, b2 = self.beta1, self.beta2
-        c1 = 1.0 - b1 ** self.t   # bias corrections
-        c2 = 1.0 - b2 ** self.t
-        for p, g, m, v, (a, b) in zip(params, grads, self.m, self.v, self._scratch):
-            m *= b1
-            np.multiply(g, 1.0 - b1, out=a)
-            m += a                               # (ADAM) m -> b1 m + (1-b1) g
-            v *= b2
-            np.multiply(g, g, out=a)
-            a *= 1.0 - b2
-            v += a                               # (ADAM) v -> b2 v + (1-b2) g^2
-            np.multiply(v, 1.0 / c2, out=a)
-            np.sqrt(a, out=a)
-            a += self.eps                        # sqrt(v_hat) + eps
-            np.multiply(m, self.lr / c1, out=b)  # lr m_hat
-            b /= a
-            p -= b                               # (ADAM) bias-corrected step
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=a)
+        m += a                               # (ADAM) m -> b1 m + (1-b1) g
+        v *= b2
+        np.multiply(g, g, out=a)
+        a *= 1.0 - b2
+        v += a                               # (ADAM) v -> b2 v + (1-b2) g^2
+        np.multiply(v, 1.0 / c2, out=a)
+        np.sqrt(a, out=a)
+        a += self.eps                        # sqrt(v_hat) + eps
+        np.multiply(m, self.lr / c1, out=b)  # lr m_hat
+        b /= a
+        p -= b                               # (ADAM) bias-corrected step
 
     def state_dict(self):
         return {"name": self.name, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from network.errors import UsageError
+from network import optimizers
 from network.optimizers import SGD, Adam, Momentum
 
 
@@ -42,6 +43,55 @@ def test_adam_in_float32_stays_float32_and_close_to_float64():
     assert all(p.dtype == np.float32 for p in p32)
     for a, b in zip(p32, p64):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.skipif(not optimizers._compiled_adam(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adams_compiled_pass_gives_the_numpy_numbers_bit_for_bit(dtype):
+    rng = np.random.default_rng(5)
+    shapes = [(30, 17), (17,), (3, 4)]
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    runs = {}
+    for compiled in (True, False):
+        params, opt = [p.copy() for p in start], Adam(3e-3)
+        gen = np.random.default_rng(6)
+        for _ in range(25):
+            grads = [(gen.standard_normal(s) * 10.0 ** gen.integers(-6, 2)).astype(dtype)
+                     for s in shapes]
+            opt.step(params, grads, compiled=compiled)
+        runs[compiled] = params + opt.m + opt.v
+    for a, b in zip(runs[True], runs[False]):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_uses_the_compiled_pass_only_where_it_can(monkeypatch):
+    calls = []
+    monkeypatch.setattr(optimizers, "_adam_pass", lambda p, *rest: calls.append(p.shape))
+    params = [np.zeros((4, 3)), np.zeros(3), np.zeros((3, 4))]
+    grads = [np.ones((4, 3)), np.ones(3), np.ones((4, 3)).T]   # the last not C-contiguous
+    Adam().step(params, grads, compiled=True)
+    assert calls == [(12,), (3,)]                              # flat views; the third by NumPy
+    assert np.all(params[2] < 0) and np.all(params[0] == 0)    # NumPy moved it, the spy did not
+    Adam().step(params, grads, compiled=False)
+    assert len(calls) == 2
+
+
+@pytest.mark.skipif(not optimizers._compiled_adam(), reason="numba is not installed")
+def test_adam_takes_arrays_the_compiled_pass_cannot_through_numpy():
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((6, 8))
+    grads = [rng.standard_normal((8, 6)).T, rng.standard_normal(6).astype(np.float32)]
+    results = []
+    for compiled in (True, False):
+        params = [base.copy(), np.zeros(6)]
+        opt = Adam(1e-2)
+        opt.step(params, grads, compiled=compiled)    # a transposed gradient, a float32 one
+        opt.step(params, grads, compiled=compiled)
+        results.append(params)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[0][0], base)
 
 
 def test_momentum_and_sgd_follow_their_rules():
