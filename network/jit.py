@@ -25,6 +25,16 @@ HAVE_NUMBA = numba is not None
 
 
 
-def jit(fn):
-    """numba.njit(cache=True) when numba is available, else ``fn`` unchanged."""
-    return numba.njit(cache=True, fastmath=False)(fn) if numba is not None else fn
+def jit(fn=None, *, numpy_division=False):
+    """numba.njit(cache=True) when numba is available, else ``fn`` unchanged.
+
+    ``@jit(numpy_division=True)``: x / 0 gives inf or nan as in NumPy instead of
+    raising ZeroDivisionError as in Python.  The check Python's rule needs is a
+    branch in every division, which keeps a loop from vectorising (measured: Adam's
+    pass ran scalar, one element at a time, until this was set)."""
+    if fn is None:
+        return lambda f: jit(f, numpy_division=numpy_division)
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, fastmath=False,
+                      error_model="numpy" if numpy_division else "python")(fn)

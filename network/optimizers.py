@@ -29,7 +29,7 @@ def _compiled_adam():
     return HAVE_NUMBA and not numba.config.DISABLE_JIT
 
 
-@jit
+@jit(numpy_division=True)   # so that the loop vectorises
 def _adam_pass(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, inv_c2, eps, lr_c1):
     """(ADAM) over flat arrays; every scalar comes in the arrays' dtype, and each line
     is one operation of ``Adam._numpy_pass`` in its order, so no rounding differs."""
