@@ -65,6 +65,17 @@ def add_data_arguments(parser):
                         help="score on the 10,000 validation images (default) or the test set")
 
 
+def add_checkpoint_arguments(parser, resume_extra=""):
+    """--checkpoint and --resume, the same for every command that trains."""
+    parser.add_argument("--checkpoint", metavar="PATH", type=output_file,
+                        help="save the full training state here after every epoch (.npz), so "
+                             "the run can be resumed after Ctrl-C, SIGTERM or a crash")
+    parser.add_argument("--resume", metavar="PATH",
+                        help="continue the run saved in this checkpoint (its settings are "
+                             f"used{resume_extra}; checkpoints keep going to PATH unless "
+                             "--checkpoint says otherwise)")
+
+
 def load_splits(args):
     """((X, y) training, (X, y) evaluation) as compact uint8 pixels and int labels."""
     from ..mnist_loader import load_arrays

@@ -28,8 +28,8 @@ from ..files import atomic_write_json
 from ..network import Network
 from ..resumable import resume, train
 from ..signals import interruptible
-from .common import (Given, add_data_arguments, adopt_settings, check_sizes_fit,
-                     damaged_settings, interrupted, load_splits, non_negative_float,
+from .common import (Given, add_checkpoint_arguments, add_data_arguments, adopt_settings,
+                     check_sizes_fit, damaged_settings, interrupted, load_splits, non_negative_float,
                      non_negative_int, output_file, positive_float, positive_int,
                      refuse_damaged, track_given)
 
@@ -74,12 +74,7 @@ def add_parser(subparsers):
                    help="write the trained model here (JSON)")
     p.add_argument("--metrics", metavar="PATH", type=output_file,
                    help="write per-epoch metrics here (JSON)")
-    p.add_argument("--checkpoint", metavar="PATH", type=output_file,
-                   help="save the full training state here after every epoch (.npz), so the "
-                        "run can be resumed after Ctrl-C, SIGTERM or a crash")
-    p.add_argument("--resume", metavar="PATH",
-                   help="continue the run saved in this checkpoint (its settings are used; "
-                        "checkpoints keep going to PATH unless --checkpoint says otherwise)")
+    add_checkpoint_arguments(p)
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(run=run)
     _OPTIONS.update((a.dest, a) for a in p._actions)

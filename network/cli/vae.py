@@ -30,8 +30,8 @@ from ..errors import UsageError
 from ..files import atomic_write_json
 from ..optimizers import SGD, Adam
 from ..signals import interruptible
-from .common import (adopt_settings, damaged_settings, interrupted, non_negative_float,
-                     non_negative_int, output_file, positive_float, positive_int,
+from .common import (add_checkpoint_arguments, adopt_settings, damaged_settings, interrupted,
+                     non_negative_float, non_negative_int, output_file, positive_float, positive_int,
                      refuse_damaged, track_given)
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
@@ -77,13 +77,7 @@ def add_parser(subparsers):
                    help="write the trained model here (.npz or .json)")
     t.add_argument("--metrics", metavar="PATH", type=output_file,
                    help="write per-epoch and per-step metrics here (JSON)")
-    t.add_argument("--checkpoint", metavar="PATH", type=output_file,
-                   help="save the full training state here after every epoch (.npz), so the "
-                        "run can be resumed after Ctrl-C, SIGTERM or a crash")
-    t.add_argument("--resume", metavar="PATH",
-                   help="continue the run saved in this checkpoint (its settings are used, "
-                        "--epochs may raise the total; checkpoints keep going to PATH unless "
-                        "--checkpoint says otherwise)")
+    add_checkpoint_arguments(t, ', --epochs may raise the total')
     t.add_argument("--quiet", action="store_true", help="print only the last epoch's line")
     t.set_defaults(run=run)
     track_given(t, (*FIXED_BY_CHECKPOINT, "epochs"))
