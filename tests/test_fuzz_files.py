@@ -168,6 +168,21 @@ def finite_network(net):
 
 # ---- model JSON -------------------------------------------------------------------------------
 
+def fuzz_json_and_npz(fuzz, name, bases, rng, load, sane, title):
+    """COUNTS[name] cases, alternating a model's .json and .npz file (``bases``: suffix ->
+    bytes): half of the JSON cases damage the parsed document, the rest the bytes."""
+    doc = json.loads(bases[".json"])
+    for i in range(COUNTS[name]):
+        suffix = (".json", ".npz")[i % 2]
+        if suffix == ".json" and rng.random() < 0.5:
+            kind, data = damage_json(doc, rng)
+        else:
+            kind, data = damage_bytes(bases[suffix], rng)
+        fuzz.check(f"{name} case {i} ({suffix}, {kind})", f"{name}{suffix}", data, load, sane,
+                   measure=i % 10 == 0)
+    fuzz.report(title)
+
+
 def test_fuzzed_model_json_files_are_refused_or_load_sane(tmp_path):
     rng = np.random.default_rng([SEED, 1])
     net = Network([6, 5, 3], seed=1)
@@ -340,22 +355,12 @@ def test_fuzzed_vae_files_are_refused_or_load_sane(tmp_path):
     for suffix in (".json", ".npz"):
         vae_io.save(model, tmp_path / f"base{suffix}")
         bases[suffix] = (tmp_path / f"base{suffix}").read_bytes()
-    doc = json.loads(bases[".json"])
 
     def sane(m):
         ok = all(np.all(np.isfinite(p)) for p in m.parameters())
         return None if ok else "non-finite parameters"
 
-    fuzz = Fuzz(tmp_path)
-    for i in range(COUNTS["vae"]):
-        suffix = (".json", ".npz")[i % 2]
-        if suffix == ".json" and rng.random() < 0.5:
-            kind, data = damage_json(doc, rng)
-        else:
-            kind, data = damage_bytes(bases[suffix], rng)
-        fuzz.check(f"vae case {i} ({suffix}, {kind})", f"vae{suffix}", data, vae_io.load, sane,
-                   measure=i % 10 == 0)
-    fuzz.report("VAE files")
+    fuzz_json_and_npz(Fuzz(tmp_path), "vae", bases, rng, vae_io.load, sane, "VAE files")
 
 
 def npz_with_member(path, name, npy_bytes):
@@ -414,19 +419,10 @@ def test_fuzzed_conv_network_files_are_refused_or_load_sane(tmp_path):
     for suffix in (".json", ".npz"):
         net.save(tmp_path / f"base{suffix}")
         bases[suffix] = (tmp_path / f"base{suffix}").read_bytes()
-    doc = json.loads(bases[".json"])
 
     def sane(m):
         ok = all(np.all(np.isfinite(layer.w)) and np.all(np.isfinite(layer.b)) for layer in m.layers)
         return None if ok else "non-finite parameters"
 
-    fuzz = Fuzz(tmp_path)
-    for i in range(COUNTS["conv"]):
-        suffix = (".json", ".npz")[i % 2]
-        if suffix == ".json" and rng.random() < 0.5:
-            kind, data = damage_json(doc, rng)
-        else:
-            kind, data = damage_bytes(bases[suffix], rng)
-        fuzz.check(f"conv case {i} ({suffix}, {kind})", f"conv{suffix}", data, load_conv_network,
-                   sane, measure=i % 10 == 0)
-    fuzz.report("conv network files")
+    fuzz_json_and_npz(Fuzz(tmp_path), "conv", bases, rng, load_conv_network, sane,
+                      "conv network files")
