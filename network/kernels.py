@@ -20,8 +20,9 @@ How it differs from the matrix form, and why (same numbers, other order):
 * Weights are stored transposed, W^T of shape (n_in, n_out), in one flat array
   (``pack``) that starts on a 64-byte cache line: every inner loop then runs
   over contiguous, aligned memory (a row of W^T) and vectorises without
-  ``fastmath``; only (BP2) sums across a row.  (Measured: an array 16 bytes off
-  a cache line, as NumPy's allocator gives, made the whole epoch ~8% slower.)
+  ``fastmath``; only (BP2) sums across a row.  (Measured on a copy of the kernel
+  timed side by side: an array 16 bytes off a cache line, as NumPy's allocator
+  gives, made the whole epoch ~8% slower.)
 * The first layer's two sparse loops, (FF) and (BP4), are small functions of
   their own (measured ~4% faster than the same loops written inside the big
   loop, where the register allocator kept their variables on the stack).

@@ -13,9 +13,9 @@ optimiser).
 Adam's step over a parameter array runs as one compiled pass (``_adam_pass``)
 when numba is there: the same operations in the same order and precision as
 the NumPy form (``Adam._numpy_pass``), so the same numbers bit for bit (a test
-holds them equal), in one trip through memory instead of about ten (measured:
-1.2 ms instead of 2.1 ms a step for the 652,000 float32 parameters of the
-784-400-20 VAE).
+holds them equal), in one trip through memory instead of about ten (measured with
+``python chapters/vae_benchmark.py --adam-steps 100``: 0.47 ms instead of 1.98 ms
+a step for the 652,824 float32 parameters of the 784-400-20 VAE).
 """
 
 import numpy as np
