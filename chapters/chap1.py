@@ -17,9 +17,9 @@ import json
 import numpy as np
 
 import common
-from network import plotting
-from network.activations import Sigmoid
-from network.model_io import load_network
+from network import plots
+from network.base.activations import Sigmoid
+from network.mlp.io import load_network
 
 chapter = common.Chapter("chap1", __doc__.split("\n")[0])
 BOOK = dict(cost="quadratic", init="large")  # network.py: quadratic cost, N(0,1) weights
@@ -94,7 +94,7 @@ def _plot_runs(result, out, ylim=None):
     hl = {f"book {result['book']['best']}%": result["book"]["best"]} \
         if "best" in result.get("book", {}) else None
     path = out / f"{result['experiment']}.png"
-    return [plotting.line_plot(path, curves, f"chapter 1: {result['title']}",
+    return [plots.line_plot(path, curves, f"chapter 1: {result['title']}",
                                ylabel="test accuracy (%)", markers=True, hlines=hl, ylim=ylim)]
 
 
@@ -118,7 +118,7 @@ def darkness(ctx):
 
 @chapter.plotter("darkness")
 def plot_darkness(result, out):
-    return [plotting.bar_plot(out / "darkness.png", [str(d) for d in range(10)],
+    return [plots.bar_plot(out / "darkness.png", [str(d) for d in range(10)],
                               result["mean_darkness"],
                               f"mean darkness per digit (baseline: {result['accuracy']:.2f}%)",
                               "sum of pixel values", annotate="{:.0f}")]
@@ -189,8 +189,8 @@ def plot_masks(result, out):
             w = f[cost.replace("-", "_")]
             label = f"[784,10] {cost}, val {run['final']:.2f}%"
             titles = [f"digit {d}" for d in range(10)]
-            figures.append(plotting.weight_grid(out / f"masks-{cost}.png", w, titles, label))
-            figures.append(plotting.weight_gif(out / f"masks-{cost}.gif", w, titles, label))
+            figures.append(plots.weight_grid(out / f"masks-{cost}.png", w, titles, label))
+            figures.append(plots.weight_gif(out / f"masks-{cost}.gif", w, titles, label))
     return figures
 
 
@@ -208,8 +208,8 @@ def plot_hidden(result, out):
         w = f["w1"]
     titles = [f"hidden unit {j}" for j in range(len(w))]
     label = f"[784,30,10] first layer (test {result['test_accuracy']:.2f}%)"
-    return [plotting.weight_grid(out / "hidden-weights.png", w, titles, label),
-            plotting.weight_gif(out / "hidden-weights.gif", w, titles, label, seconds_per_frame=0.4)]
+    return [plots.weight_grid(out / "hidden-weights.png", w, titles, label),
+            plots.weight_gif(out / "hidden-weights.gif", w, titles, label, seconds_per_frame=0.4)]
 
 
 ETAS = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
@@ -229,7 +229,7 @@ def eta_sweep(ctx):
 @chapter.plotter("eta-sweep")
 def plot_sweep(result, out):
     etas = [run["eta"] for run in result["runs"].values()]
-    return [plotting.line_plot(out / "eta-sweep.png",
+    return [plots.line_plot(out / "eta-sweep.png",
                                {"best validation accuracy": {"x": etas, "y": [r["best"] for r in result["runs"].values()]}},
                                "[784,10], quadratic: learning-rate sweep", xlabel="eta",
                                logx=True, markers=True)]

@@ -2,7 +2,7 @@
 
 - ``timing`` (problem 2.5): one epoch of mini-batch SGD with backprop run once
   per example (the book's network.py) against once per mini-batch in matrix form
-  (``network/backprop.py``, and the numba kernel), for mini-batch sizes 10 and
+  (``network/mlp/backprop.py``, and the numba kernel), for mini-batch sizes 10 and
   100, timed by ``network/bench.py``.
 - ``f-neuron`` (exercise 2.3): backprop when one hidden neuron uses f(z) =
   tanh(z) instead of sigma(z): its sigma'(z) in (BP2) becomes f'(z).
@@ -23,9 +23,10 @@ Deliberately left out: proofs (notes/chap2.md has them).
 import numpy as np
 
 import common
-from network import backprop, plotting
-from network.activations import Identity, Sigmoid, Tanh
-from network.costs import QuadraticCost
+from network import plots
+from network.mlp import backprop
+from network.base.activations import Identity, Sigmoid, Tanh
+from network.base.costs import QuadraticCost
 
 chapter = common.Chapter("chap2", __doc__.split("\n")[0])
 TOLERANCE = 1e-7   # relative error a correct gradient meets with central differences
@@ -61,7 +62,7 @@ def plot_timing(result, out):
                           ("numba_seconds", "numba")):
             labels.append(f"{name}, mb {mb}")
             values.append(r[key])
-    return [plotting.bar_plot(out / "timing.png", labels, values,
+    return [plots.bar_plot(out / "timing.png", labels, values,
                               f"one epoch of {result['n_examples']} examples, [784,30,10]",
                               "seconds")]
 
@@ -200,7 +201,7 @@ def plot_check(result, out):
     for row in result["checks"]:
         labels += [f"seed {row['seed']}", f"control {row['seed']}"]
         values += [row["backprop"], row["negative control"]]
-    return [plotting.bar_plot(out / f"{result['experiment']}.png", labels, values,
+    return [plots.bar_plot(out / f"{result['experiment']}.png", labels, values,
                               f"{result['title']}\n(max relative error, tolerance {result['tolerance']:g})",
                               "relative error", annotate="{:.0e}", log=True)]
 

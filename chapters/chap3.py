@@ -22,9 +22,9 @@ import numpy as np
 import chap3_tuning
 import common
 from chap3_runs import MB, plot_accuracy, train, weight_rms
-from network import plotting
-from network.activations import Sigmoid
-from network.expand_mnist import load_expanded
+from network import plots
+from network.base.activations import Sigmoid
+from network.data.expansion import load_expanded
 
 chapter = common.Chapter("chap3", __doc__.split("\n")[0])
 
@@ -33,7 +33,7 @@ chapter = common.Chapter("chap3", __doc__.split("\n")[0])
 
 @chapter.experiment("slowdown", "one neuron, input 1, target 0: quadratic vs cross-entropy from (w, b) = (0.6, 0.9) and (2, 2)")
 def slowdown(ctx):
-    from network.costs import CrossEntropyCost, QuadraticCost
+    from network.base.costs import CrossEntropyCost, QuadraticCost
     epochs = ctx.pick(300, 300)          # tiny: the same in quick mode
     runs = {}
     # The book uses eta 0.15 for the quadratic cost and 0.005 for the cross-entropy; the
@@ -64,7 +64,7 @@ def plot_slowdown(result, out):
         curves = {label.split(", (w")[0]: run["output"] for label, run in result["runs"].items()
                   if label.endswith(start)}
         panels[f"start (w, b) = {start}"] = ("output a", curves)
-    return [plotting.panels(out / "slowdown.png", panels, "one neuron learning to output 0",
+    return [plots.panels(out / "slowdown.png", panels, "one neuron learning to output 0",
                             size=(10, 4))]
 
 
@@ -107,7 +107,7 @@ def plot_overfit(result, out):
         "cost on the test data": ("cost", {k: r["evaluation_cost"] for k, r in runs.items()}),
         "accuracy on the training data": ("%", {k: r["training_accuracy"] for k, r in runs.items()}),
     }
-    return [plotting.panels(out / "overfit.png", panels,
+    return [plots.panels(out / "overfit.png", panels,
                             "[784,30,10] on the first 1,000 training images")]
 
 
@@ -126,10 +126,10 @@ def l2_30(ctx):
 @chapter.plotter("l2-30")
 def plot_l2_30(result, out):
     run = next(iter(result["runs"].values()))
-    figures = [plotting.line_plot(out / "l2-30.png",
+    figures = [plots.line_plot(out / "l2-30.png",
                                   {"test": run["accuracy"], "training": run["training_accuracy"]},
                                   "[784,30,10], cross-entropy, lambda 5", markers=True)]
-    figures.append(plotting.line_plot(out / "l2-30-weight-rms.png", {"eta 0.5": run["weight_rms"]},
+    figures.append(plots.line_plot(out / "l2-30-weight-rms.png", {"eta 0.5": run["weight_rms"]},
                                       "RMS of first-layer weights", ylabel="RMS", logy=True,
                                       hlines={"1/sqrt(784)": 1 / 28}))
     return figures
@@ -189,7 +189,7 @@ def plot_more_data(result, out):
     curves = {"nndl": {"x": sizes, "y": [r["final"] for r in result["sizes"].values()]}}
     book = {int(k): v for k, v in result["book"].items()}
     curves["book"] = {"x": list(book), "y": list(book.values())}
-    return [plotting.line_plot(out / "more-data.png", curves,
+    return [plots.line_plot(out / "more-data.png", curves,
                                "[784,30,10]: validation accuracy against training-set size",
                                xlabel="training images", ylabel="validation accuracy (%)",
                                logx=True, markers=True)]
@@ -201,7 +201,7 @@ def expanded(ctx):
     epochs = ctx.pick(30, 1)
     training, validation, _ = ctx.data()
     if ctx.quick:
-        from network.expand_mnist import expand
+        from network.data.expansion import expand
         Xe, ye = expand(*training)                  # quick: expand the small slice in memory
     else:
         Xe, ye = load_expanded(out=ctx.out)         # cached as out/chap3/mnist_expanded.npz
@@ -237,7 +237,7 @@ def plot_init(result, out):
     figures = []
     for hidden in ("30", "100"):
         runs = {k: r for k, r in result["runs"].items() if f", {hidden}," in k}
-        figures.append(plotting.line_plot(out / f"init-{hidden}.png",
+        figures.append(plots.line_plot(out / f"init-{hidden}.png",
                                           {k: r["accuracy"] for k, r in runs.items()},
                                           f"[784,{hidden},10]: weight initialisation", markers=True,
                                           ylabel="validation accuracy (%)"))
@@ -256,7 +256,7 @@ def learning_rates(ctx):
 
 @chapter.plotter("learning-rates")
 def plot_learning_rates(result, out):
-    return [plotting.line_plot(out / "learning-rates.png",
+    return [plots.line_plot(out / "learning-rates.png",
                                {k: r["training_cost"] for k, r in result["runs"].items()},
                                "[784,30,10]: cost on the training data", ylabel="cost")]
 

@@ -10,7 +10,7 @@ Deliberately left out: the experiments themselves (``chap3.py``, ``chap3_tuning.
 
 import numpy as np
 
-from network import plotting
+from network import plots
 
 MB = 10
 
@@ -42,6 +42,6 @@ def plot_accuracy(result, out, ylabel=None):
     runs = result["runs"]
     evaluation = next(iter(runs.values()))["evaluation"]
     curves = {label: run["accuracy"] for label, run in runs.items() if "accuracy" in run}
-    return [plotting.line_plot(out / f"{result['experiment']}.png", curves,
+    return [plots.line_plot(out / f"{result['experiment']}.png", curves,
                                f"chapter 3: {result['title']}",
                                ylabel=ylabel or f"{evaluation} accuracy (%)", markers=True)]

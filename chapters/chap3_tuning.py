@@ -1,8 +1,8 @@
 """Chapter 3, tuning: stopping rules, the eta schedule, momentum, the broad strategy.
 
-Problems 3.20-3.21 and exercise 3.22 (``network/schedules.py`` callbacks), 3.24-3.26 (momentum
+Problems 3.20-3.21 and exercise 3.22 (``network/base/schedules.py`` callbacks), 3.24-3.26 (momentum
 with mu in [0, 1), mu > 1 and mu < 0), and the chapter's broad strategy for
-choosing eta, lambda and the mini-batch size (``network/grid_strategy.py``).
+choosing eta, lambda and the mini-batch size (``network/grid/strategy.py``).
 ``chap3.py`` adds these experiments to its list with ``register``.
 
 Deliberately left out: exercise 3.23 (learning eta and lambda by gradient descent),
@@ -13,8 +13,8 @@ import numpy as np
 
 import common
 from chap3_runs import plot_accuracy, train
-from network import plotting
-from network.schedules import HalveOnNoImprovement, ImprovementAtLeast, NoImprovementInN
+from network import plots
+from network.base.schedules import HalveOnNoImprovement, ImprovementAtLeast, NoImprovementInN
 
 CHAPTER = common.Chapter("chap3", "chapter 3 tuning experiments")   # see register()
 
@@ -72,7 +72,7 @@ def schedule(ctx):
 @CHAPTER.plotter("schedule")
 def plot_schedule(result, out):
     run = result["runs"]["schedule"]
-    return plot_accuracy(result, out) + [plotting.line_plot(
+    return plot_accuracy(result, out) + [plots.line_plot(
         out / "schedule-eta.png", {"eta": run["eta_per_epoch"]}, "the learning-rate schedule",
         ylabel="eta", logy=True)]
 
@@ -95,7 +95,7 @@ def momentum(ctx):
 
 @CHAPTER.plotter("momentum")
 def plot_momentum(result, out):
-    return plot_accuracy(result, out) + [plotting.line_plot(
+    return plot_accuracy(result, out) + [plots.line_plot(
         out / "momentum-cost.png", {k: r["training_cost"] for k, r in result["runs"].items()},
         "momentum: cost on the training data", ylabel="cost", logy=True)]
 
@@ -104,7 +104,7 @@ def plot_momentum(result, out):
 
 @CHAPTER.experiment("broad-strategy", "the broad strategy: eta threshold, then lambda, then mini-batch size ([784,30,10], cross-entropy, val)")
 def broad(ctx):
-    from network.grid_strategy import broad_strategy
+    from network.grid.strategy import broad_strategy
     data = ctx.data(ctx.pick(None, 2000))
     small = dict(etas=(0.1, 1.0, 10.0), lmbdas=(0.0, 1.0), mini_batch_sizes=(10, 50), epochs=1,
                  threshold_epochs=1, refine=False)

@@ -1,6 +1,6 @@
 """Chapter 4: a visual proof that neural nets can compute any function, as weights.
 
-Experiments (closed-form constructions from network/universality.py, then one
+Experiments (closed-form constructions from network/mlp/universality.py, then one
 small training run):
 
 - ``bumps-1d``: the chapter's f(x) = 0.2 + 0.4x^2 + 0.3x sin(15x) + 0.05 cos(50x)
@@ -20,8 +20,8 @@ import numpy as np
 
 import common
 from network import Network
-from network import plotting_456 as plots
-from network import universality as U
+from network import plots
+from network.mlp import universality as U
 
 chapter = common.Chapter("chap4", __doc__.split("\n")[0])
 

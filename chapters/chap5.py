@@ -20,8 +20,8 @@ import numpy as np
 
 import common
 from network import Network
-from network import plotting_456 as plots
-from network.activations import Sigmoid
+from network import plots
+from network.base.activations import Sigmoid
 
 chapter = common.Chapter("chap5", __doc__.split("\n")[0])
 

@@ -31,10 +31,10 @@ import time
 import numpy as np
 
 import common
-from network import plotting_456 as plots
+from network import plots
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
 from network.conv.io import load_conv_network
-from network.expand_mnist import expand, random_shifts
+from network.data.expansion import expand, random_shifts
 
 chapter = common.Chapter("chap6", __doc__.split("\n")[0])
 MB = 10

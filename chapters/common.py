@@ -13,7 +13,7 @@ epochs; it exists so that CI can check that every experiment still runs and
 lands near the right numbers.  Without it, the book's hyperparameters apply.
 
 Deliberately left out: parallel runs, resuming half-finished experiments, and
-anything that draws (that is ``network/plotting.py``).
+anything that draws (that is ``network/plots/``).
 """
 
 import argparse
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
 from network.errors import NNDLError  # noqa: E402
-from network.files import atomic_write_bytes, atomic_write_json  # noqa: E402
+from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
 # --quick: how much data and how many epochs (small enough for ~20 s per chapter on 2 cores).
 QUICK_TRAIN = 10000
@@ -175,7 +175,7 @@ _DATA_CACHE = {}
 def mnist():
     """The book's split as raw uint8 pixels (n, 784) and int labels, loaded once."""
     if "mnist" not in _DATA_CACHE:
-        from network.mnist_loader import load_arrays
+        from network.data.mnist import load_arrays
         _DATA_CACHE["mnist"] = load_arrays("mnist", dtype=np.uint8)
     return _DATA_CACHE["mnist"]
 

@@ -20,7 +20,7 @@ Deliberately left out: the seed's PyTorch initialisation itself.
 import numpy as np
 
 import common
-from network import plotting
+from network import plots
 
 chapter = common.Chapter("seed_latent", __doc__.split("\n")[0])
 SIZES = [784, 10, 3, 10]
@@ -73,11 +73,11 @@ def plot_latent(result, out):
     accs = [run["accuracy_before_training"]] + run["accuracy"]
     titles = [f"epoch {t} (before training)" if t == 0 else f"after epoch {t}: val {a:.1f}%"
               for t, a in enumerate(accs)]
-    figures = [plotting.latent_scatter_gif(out / "latent.gif", points[:, keep], labels[keep],
+    figures = [plots.latent_scatter_gif(out / "latent.gif", points[:, keep], labels[keep],
                                            DIGITS, titles)]
-    figures.append(plotting.scatter3d(out / "latent-final.png", points[-1, keep], labels[keep],
+    figures.append(plots.scatter3d(out / "latent-final.png", points[-1, keep], labels[keep],
                                       DIGITS, titles[-1]))
-    figures.append(plotting.line_plot(out / "latent-accuracy.png",
+    figures.append(plots.line_plot(out / "latent-accuracy.png",
                                       {"[784,10,3,10]": {"x": list(range(len(accs))), "y": accs}},
                                       "[784,10,3,10]: validation accuracy",
                                       xlabel="epochs trained", ylabel="validation accuracy (%)",

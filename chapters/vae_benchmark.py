@@ -44,9 +44,9 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from network.files import atomic_write_text  # noqa: E402
-from network.mnist_loader import load_arrays  # noqa: E402
-from network.optimizers import Adam  # noqa: E402
+from network.storage.atomic import atomic_write_text  # noqa: E402
+from network.data.mnist import load_arrays  # noqa: E402
+from network.base.optimizers import Adam  # noqa: E402
 from network.vae import VAE  # noqa: E402
 from network.vae.train import train  # noqa: E402
 

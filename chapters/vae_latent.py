@@ -31,8 +31,8 @@ import numpy as np
 
 from common import Chapter  # chapters/common.py: command line, context, saving
 
-from network.files import atomic_write_bytes, atomic_write_json
-from network.optimizers import Adam
+from network.storage.atomic import atomic_write_bytes, atomic_write_json
+from network.base.optimizers import Adam
 from network.vae import VAE
 from network.vae.io import load as load_vae, save as save_vae
 from network.vae.latent import (class_mixture_moments, kl_phases, log_time_smooth,
@@ -182,7 +182,7 @@ def kl_phases_compute(ctx):
 
 @chapter.plotter("kl-phases")
 def kl_phases_plot(result, folder):
-    from network.plotting_vae import kl_phase_curves
+    from network.plots import kl_phase_curves
     data = np.load(folder / result["arrays"])
     runs = {f"latent {k}": {"kl": data[f"kl_{k}"], "kl_smooth": log_time_smooth(data[f"kl_{k}"]),
                             "rec": data[f"rec_{k}"], "phases": r["phases"]}
@@ -230,7 +230,7 @@ def beta_compute(ctx):
 
 @chapter.plotter("beta")
 def beta_plot(result, folder):
-    from network.plotting_vae import image_grid, latent_scatter, mixture_density_gif
+    from network.plots import image_grid, latent_scatter, mixture_density_gif
     d = np.load(folder / result["arrays"])
     titles = [f"beta {b:g}" for b in result["betas"]]
     lim = float(d["axis"][-1])
@@ -259,7 +259,7 @@ def scatter3d_compute(ctx):
 
 @chapter.plotter("scatter3d")
 def scatter3d_plot(result, folder):
-    from network.plotting_vae import rotating_scatter3d_gif
+    from network.plots import rotating_scatter3d_gif
     d = np.load(folder / result["arrays"])
     keep = np.random.default_rng(0).permutation(len(d["labels"]))[:4000]  # 4,000 points read clearly
     return [rotating_scatter3d_gif(folder / "scatter3d.gif", d["mu"][keep], d["labels"][keep],
@@ -286,7 +286,7 @@ def sliders_compute(ctx):
 
 @chapter.plotter("sliders")
 def sliders_plot(result, folder):
-    from network.plotting_vae import image_grid, image_row_gif
+    from network.plots import image_grid, image_row_gif
     d = np.load(folder / result["arrays"])
     rows = [f"z{i + 1} (KL {kl:.1f})" for i, kl in enumerate(result["kl_per_dim"])]
     cols = [f"{v:+.1f}" for v in result["values"]]
@@ -328,7 +328,7 @@ def tour_compute(ctx):
 
 @chapter.plotter("tour")
 def tour_plot(result, folder):
-    from network.plotting_vae import image_grid, tour_gif
+    from network.plots import image_grid, tour_gif
     d = np.load(folder / result["arrays"])
     return [tour_gif(folder / "tour.gif", d["images"], result["captions"], d["points_2d"],
                      d["means_2d"], result["order"]),
@@ -359,7 +359,7 @@ def classify_compute(ctx):
 
 @chapter.plotter("classify")
 def classify_plot(result, folder):
-    from network.plotting_vae import accuracy_table_plot
+    from network.plots import accuracy_table_plot
     rows = result["rows"]
     return [accuracy_table_plot(folder / "classify.png", [r["latent_dim"] for r in rows],
                                 [r["final"] for r in rows], "digits classified from latent means")]

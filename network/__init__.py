@@ -5,11 +5,11 @@ cost classes and the activations.  Submodules hold one idea each; see the
 README for the map.
 """
 
-from .activations import Identity, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from .base.activations import Identity, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .base.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from .errors import DataError, ModelFileError, NNDLError, UsageError
-from .model_io import load
-from .network import Network
+from .mlp.io import load
+from .mlp.network import Network
 
 sigmoid = Sigmoid.fn
 sigmoid_prime = Sigmoid.prime

@@ -36,8 +36,8 @@ import tracemalloc
 
 import numpy as np
 
-from .data_format import as_examples
-from .network import Network
+from .mlp.data_format import as_examples
+from .mlp.network import Network
 
 METHODS = ("per-example", "numpy", "numba", "numba-float32", "torch")
 LABELS = {"per-example": "(a) per-example NumPy loop (book)",
@@ -261,7 +261,7 @@ def run(configs=CONFIGS, n_train=50_000, repeats=3, methods=METHODS, data=None, 
     """Time every configuration; returns a list of {"config", "results"}.  ``data`` is
     ((X uint8 (n, 784), y (n,)),) or None to load the MNIST training images."""
     if data is None:
-        from .mnist_loader import load_arrays
+        from .data.mnist import load_arrays
         (X, y), _, _ = load_arrays("mnist", dtype=np.uint8)
     else:
         X, y = data

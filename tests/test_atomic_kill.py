@@ -1,6 +1,6 @@
 """A writer killed at a random moment (SIGKILL: no cleanup runs) leaves the old file or the new
 one, never a mix.  What it can leave is its temporary file, ``.NAME.<random>.tmp`` in the same
-folder: one per kill at most, and never under the target's name (network/files.py).
+folder: one per kill at most, and never under the target's name (network/storage/atomic.py).
 """
 
 import multiprocessing
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.checkpoint import load_checkpoint, save_checkpoint
-from network.model_io import load_network
-from network.optimizers import Momentum
+from network.mlp.checkpoint import load_checkpoint, save_checkpoint
+from network.mlp.io import load_network
+from network.base.optimizers import Momentum
 
 KILLS = 12
 TRAINING = {"epochs": 1, "mini_batch_size": 10, "eta": 0.5, "options": {}}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.costs import CrossEntropyCost, QuadraticCost
+from network.base.costs import CrossEntropyCost, QuadraticCost
 
 COSTS = ["quadratic", "cross-entropy", "log-likelihood"]
 HIDDEN = ["sigmoid", "tanh", "relu", "identity"]

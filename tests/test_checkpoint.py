@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.checkpoint import load_checkpoint, save_checkpoint
+from network.mlp.checkpoint import load_checkpoint, save_checkpoint
 from network.cli import main
 from network.errors import ModelFileError, UsageError
-from network.model_io import load_network
-from network.optimizers import Adam
-from network.resumable import resume, train
+from network.mlp.io import load_network
+from network.base.optimizers import Adam
+from network.mlp.resumable import resume, train
 
 BACKENDS = ["numpy", "numba"] if "backend" in Network.__init__.__code__.co_varnames else [None]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.mnist_loader import load_arrays
+from network.data.mnist import load_arrays
 
 
 def run_cli(*args, timeout=300):

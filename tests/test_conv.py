@@ -298,7 +298,7 @@ def test_bad_training_arguments_say_what_is_wrong():
 
 def test_schedules_early_stopping_and_eta_halving_work_on_a_conv_network():
     """Chapter 6 problems (early stopping, eta schedule): schedules.py's callbacks apply as is."""
-    from network.schedules import HalveOnNoImprovement, NoImprovementInN
+    from network.base.schedules import HalveOnNoImprovement, NoImprovementInN
     rng = np.random.default_rng(4)
     X, y = _toy_images(rng, 60)
     net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 2)], seed=0)

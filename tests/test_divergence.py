@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.checkpoint import load_checkpoint
-from network.divergence import (DivergenceGuard, TrainingDiverged, chance_level, likely_cause,
+from network.mlp.checkpoint import load_checkpoint
+from network.mlp.divergence import (DivergenceGuard, TrainingDiverged, chance_level, likely_cause,
                                 stuck_neurons)
 from network.errors import NNDLError
-from network.optimizers import Momentum
-from network.resumable import train
+from network.base.optimizers import Momentum
+from network.mlp.resumable import train
 
 BACKENDS = ["numpy", "numba"] if "backend" in Network.__init__.__code__.co_varnames else [None]
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from network import expand_mnist
+from network.data import expansion as expand_mnist
 from network.errors import DataError, UsageError
-from network.expand_mnist import expand, load_expanded, random_shifts, read_expanded, shift
+from network.data.expansion import expand, load_expanded, random_shifts, read_expanded, shift
 
 
 def one_pixel(r, c):
@@ -80,7 +80,7 @@ def test_a_corrupt_or_pickled_cache_is_refused_with_advice(tmp_path):
 
 
 def test_expanding_real_mnist_images_keeps_their_ink():
-    from network.mnist_loader import load_arrays
+    from network.data.mnist import load_arrays
     (X, y), _, _ = load_arrays(dtype=np.uint8)
     X, y = X[:50], y[:50]
     Xe, ye = expand(X, y)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from network.files import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
+from network.storage.atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_bytes_creates_the_file_and_leaves_no_temp(tmp_path):

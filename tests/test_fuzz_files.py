@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 
 from network import Network
-from network.checkpoint import load_checkpoint
+from network.mlp.checkpoint import load_checkpoint
 from network.data.idx import idx_bytes, read_idx
 from network.errors import NNDLError
-from network.model_io import load_network
-from network.optimizers import Adam
-from network.resumable import train
+from network.mlp.io import load_network
+from network.base.optimizers import Adam
+from network.mlp.resumable import train
 
 SEED = int(os.environ.get("NNDL_FUZZ_SEED", 20261128))  # another seed explores other damage
 COUNTS = {"model_json": 1200, "checkpoint": 1200, "idx": 1200, "vae": 400, "conv": 400}

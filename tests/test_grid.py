@@ -20,7 +20,7 @@ import pytest
 from network import DataError, Network, UsageError
 from network import grid
 from network.cli import main
-from network.grid_results import read_results
+from network.grid.results import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -294,7 +294,7 @@ def test_cli_writes_table_selection_and_figures_then_refuses_another_grid(tmp_pa
 
 
 def test_plots_redraw_from_saved_results_including_a_random_search(data, tmp_path):
-    from network.plotting_grid import plot_curves, plot_heatmaps
+    from network.plots.grid import plot_curves, plot_heatmaps
     spec = dict(SMALL, eta=[0.05, 5.0], lmbda=[0.0, 1.0], random=6, epochs=1)
     grid.run_grid(spec, data=data, workers=0, out=tmp_path, score_test=False)
     saved_spec, rows = grid.load_grid(tmp_path)
@@ -320,7 +320,7 @@ def _row(eta=0.1, mb=10, costs=None, accuracies=None, seconds=1.0):
 
 
 def test_eta_threshold_is_the_last_eta_before_the_cost_first_fails_to_fall():
-    from network.grid_strategy import eta_threshold
+    from network.grid.strategy import eta_threshold
     rows = [_row(0.01, costs=[5, 4, 3]), _row(0.1, costs=[5, 3, 2]),
             _row(1.0, costs=[5, 3, 3.5]),             # oscillates: the threshold is below
             _row(10.0, costs=[5, 4, 3.9]),            # falls again: ignored, 1.0 failed first
@@ -330,7 +330,7 @@ def test_eta_threshold_is_the_last_eta_before_the_cost_first_fails_to_fall():
 
 
 def test_mini_batch_size_is_chosen_by_accuracy_per_second_not_per_epoch():
-    from network.grid_strategy import fastest_learner
+    from network.grid.strategy import fastest_learner
     slow_but_better_per_epoch = _row(mb=1, accuracies=(0.90, 0.95), seconds=10.0)
     fast = _row(mb=100, accuracies=(0.80, 0.85, 0.88), seconds=1.0)
     assert fastest_learner([slow_but_better_per_epoch, fast]) is fast
@@ -341,8 +341,8 @@ def test_mini_batch_size_is_chosen_by_accuracy_per_second_not_per_epoch():
 
 
 def test_broad_strategy_runs_its_three_steps_and_resumes(data, tmp_path):
-    from network.grid_strategy import broad_strategy
-    from network.plotting_grid import plot_broad_strategy
+    from network.grid.strategy import broad_strategy
+    from network.plots.grid import plot_broad_strategy
     kwargs = dict(data=data, out=tmp_path, sizes=[784, 10, 10], epochs=1, threshold_epochs=2,
                   etas=(0.01, 0.1, 1.0, 10.0), lmbdas=(0.0, 1.0), mini_batch_sizes=(10, 50),
                   workers=0, backend="numpy")
@@ -360,7 +360,8 @@ def test_broad_strategy_runs_its_three_steps_and_resumes(data, tmp_path):
 
 
 def test_a_worker_loads_a_named_data_set_once_and_refuses_different_files(data, monkeypatch):
-    from network import grid_executor, mnist_loader
+    from network.data import mnist as mnist_loader
+    from network.grid import executor as grid_executor
     loads = []
 
     def fake_load(name, dtype=None, **kwargs):

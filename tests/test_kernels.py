@@ -1,6 +1,6 @@
 """The numba training kernel against the plain NumPy path, for every supported combination.
 
-The NumPy path (network/backprop.py under Network._train_epoch_numpy) is the
+The NumPy path (network/mlp/backprop.py under Network._train_epoch_numpy) is the
 reference.  The kernel must give the same weights to 1e-12 in float64 from the
 same seed: same permutation, same dropout draws, every cost, activation,
 regulariser and optimiser it supports; and the same again with the JIT turned
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from network import Network
-from network import kernels, pixels
-from network.data_format import as_examples
-from network.optimizers import Adam
+from network.mlp import kernels, pixels
+from network.mlp.data_format import as_examples
+from network.base.optimizers import Adam
 
 pytestmark = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
 

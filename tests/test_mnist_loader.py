@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from network import mnist_loader
+from network.data import mnist as mnist_loader
 from network.data.datasets import REPO_DATA
 from network.errors import DataError, UsageError
 

@@ -7,7 +7,7 @@ import pytest
 
 import network
 from network import ModelFileError, Network
-from network import model_io
+from network.mlp import io as model_io
 
 
 def book_load(filename):
@@ -153,7 +153,7 @@ def test_save_replaces_atomically_and_leaves_no_temporary_file(tmp_path, monkeyp
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
-    import network.files as files
+    import network.storage.atomic as files
     monkeypatch.setattr(files.os, "fsync", explode)
     with pytest.raises(OSError):
         Network([4, 3, 2], seed=1).save(path)

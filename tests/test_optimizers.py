@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from network.errors import UsageError
-from network import optimizers
-from network.optimizers import SGD, Adam, Momentum
+from network.base import optimizers
+from network.base.optimizers import SGD, Adam, Momentum
 
 
 def _problem(seed=0):

@@ -5,8 +5,8 @@ import pytest
 
 from network import Network
 from network.errors import UsageError
-from network.optimizers import SGD
-from network.schedules import HalveOnNoImprovement, ImprovementAtLeast, NoImprovementInN
+from network.base.optimizers import SGD
+from network.base.schedules import HalveOnNoImprovement, ImprovementAtLeast, NoImprovementInN
 
 
 class FakeNetwork:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from network import Network
-from network import universality as U
+from network.mlp import universality as U
 
 
 def f1(x):

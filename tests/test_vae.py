@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from network.errors import ModelFileError, UsageError
-from network.optimizers import SGD, Adam
+from network.base.optimizers import SGD, Adam
 from network.vae import VAE, kl_divergence, kl_grad, reparameterise
 from network.vae import model as vae_model
 from network.vae.io import load, save

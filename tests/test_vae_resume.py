@@ -15,8 +15,8 @@ from network import Network
 from network.cli import main
 from network.cli import vae as cli_vae
 from network.errors import ModelFileError, UsageError
-from network.optimizers import SGD, Adam
-from network.resumable import train as train_network
+from network.base.optimizers import SGD, Adam
+from network.mlp.resumable import train as train_network
 from network.vae import io as vae_io
 from network.vae.checkpoint import load_checkpoint, save_checkpoint
 from network.vae.model import VAE

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .. import bench
-from ..files import atomic_write_json
+from ..storage.atomic import atomic_write_json
 from .common import output_file, positive_int
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NNDLError, UsageError
-from ..signals import exit_status
+from ..storage.signals import exit_status
 
 EVALUATION_SETS = ("validation", "test")
 
@@ -78,7 +78,7 @@ def add_checkpoint_arguments(parser, resume_extra=""):
 
 def load_splits(args):
     """((X, y) training, (X, y) evaluation) as compact uint8 pixels and int labels."""
-    from ..mnist_loader import load_arrays
+    from ..data.mnist import load_arrays
 
     train, validation, test = load_arrays(args.dataset, path=args.data_path, dtype=np.uint8)
     evaluation = test if args.evaluation_set == "test" else validation

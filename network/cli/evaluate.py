@@ -1,6 +1,6 @@
 """``python -m network evaluate MODEL.json``: score a saved network."""
 
-from ..model_io import load_network
+from ..mlp.io import load_network
 from .common import add_data_arguments, check_sizes_fit, load_splits
 
 

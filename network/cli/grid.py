@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..errors import UsageError
-from ..files import atomic_write_text
+from ..storage.atomic import atomic_write_text
 from .common import non_negative_int, positive_int
 
 # option name -> (flag, type, help)
@@ -112,7 +112,7 @@ def load_data(args):
                   (arrays["X_test"], arrays["y_test"]) if "X_test" in arrays else None]
         name = str(args.data)
     else:
-        from ..mnist_loader import load_arrays
+        from ..data.mnist import load_arrays
         splits = list(load_arrays(args.dataset, path=args.data_path, dtype=np.uint8))
         name = args.dataset
     if args.training_size is not None:
@@ -164,7 +164,7 @@ def run(args):
               f"{t['epochs_trained']} epochs with seed {t['config']['seed']}): "
               f"{100 * t['test_accuracy']:.2f}% ({t['test_correct']} / {t['test_size']}){note}")
     if not args.no_plots:
-        from ..plotting_grid import plot_curves, plot_heatmaps
+        from ..plots.grid import plot_curves, plot_heatmaps
         plot_heatmaps(result.spec, result.rows, f"{args.out}/heatmap.png")
         plot_curves(result.spec, result.rows, f"{args.out}/curves.png", top=args.curves)
         print(f"Figures: {args.out}/heatmap.png, {args.out}/curves.png")

@@ -6,13 +6,13 @@ Prints one line per epoch (accuracy, cost, seconds) and a summary; with
 interrupted run keeps what it measured; with ``--save`` writes the model.
 
 ``--checkpoint PATH`` saves the whole training state at the start and after
-every epoch (network/resumable.py); Ctrl-C or SIGTERM then stops at once,
+every epoch (network/mlp/resumable.py); Ctrl-C or SIGTERM then stops at once,
 keeps the last complete epoch on disk, prints how to resume and exits with
 130 or 143.  ``--resume PATH`` continues such a run from the file alone: the
 settings come from the checkpoint, an explicit option that contradicts them is
 refused (``--epochs`` may raise the planned total), and the result is the same,
 bit for bit, as a run never interrupted.  A NaN or infinite cost or weight stops
-training with the epoch, the mini-batch and the likely cause (network/divergence.py);
+training with the epoch, the mini-batch and the likely cause (network/mlp/divergence.py);
 an accuracy stuck at chance level is reported in the summary.
 """
 
@@ -21,13 +21,13 @@ import time
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..divergence import DivergenceGuard, TrainingDiverged, chance_level
+from ..mlp.checkpoint import load_checkpoint
+from ..mlp.divergence import DivergenceGuard, TrainingDiverged, chance_level
 from ..errors import UsageError
-from ..files import atomic_write_json
-from ..network import Network
-from ..resumable import resume, train
-from ..signals import interruptible
+from ..storage.atomic import atomic_write_json
+from ..mlp.network import Network
+from ..mlp.resumable import resume, train
+from ..storage.signals import interruptible
 from .common import (Given, add_checkpoint_arguments, add_data_arguments, adopt_settings,
                      check_sizes_fit, damaged_settings, interrupted, load_splits, non_negative_float,
                      non_negative_int, output_file, positive_float, positive_int,
@@ -106,7 +106,7 @@ def _settings_from_checkpoint(args, ck):
                     or config["eta"] != ck.training["eta"]
                     or config["mini_batch_size"] != ck.training["mini_batch_size"]):
         bad = ["sizes/eta/mini_batch_size differ from the checkpoint's network and training"]
-    refuse_damaged(path, bad, "python -m network train", "network.resumable.resume")
+    refuse_damaged(path, bad, "python -m network train", "network.mlp.resumable.resume")
     adopt_settings(args, config, FIXED_BY_CHECKPOINT, path, ck.training["epochs"], ck.epochs_done)
 
 

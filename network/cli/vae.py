@@ -27,9 +27,9 @@ import secrets
 import numpy as np
 
 from ..errors import UsageError
-from ..files import atomic_write_json
-from ..optimizers import SGD, Adam
-from ..signals import interruptible
+from ..storage.atomic import atomic_write_json
+from ..base.optimizers import SGD, Adam
+from ..storage.signals import interruptible
 from .common import (add_checkpoint_arguments, adopt_settings, damaged_settings, interrupted,
                      non_negative_float, non_negative_int, output_file, positive_float, positive_int,
                      refuse_damaged, track_given)
@@ -87,7 +87,7 @@ def add_parser(subparsers):
 
 def load_vae_data(dataset="mnist", path=None, dtype=np.float32):
     """(X_train (60000, 784), y_train, X_test (10000, 784), y_test): training = train + validation."""
-    from ..mnist_loader import load_arrays
+    from ..data.mnist import load_arrays
 
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = load_arrays(dataset, path=path, dtype=dtype)
     return np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va]), X_te, y_te

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, NNDLError
-from ..files import atomic_write_bytes, atomic_write_text
+from ..storage.atomic import atomic_write_bytes, atomic_write_text
 
 FORMAT = "nndl-convnet"
 VERSION = 1

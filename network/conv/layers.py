@@ -28,7 +28,7 @@ L2 penalty (the network applies them to every layer's ``w`` alike).
 
 import numpy as np
 
-from ..activations import Sigmoid, Softmax, get_activation
+from ..base.activations import Sigmoid, Softmax, get_activation
 from ..errors import UsageError
 from .kernels import IMPLEMENTATIONS
 

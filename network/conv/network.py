@@ -24,10 +24,10 @@ import time
 
 import numpy as np
 
-from ..costs import LogLikelihoodCost
+from ..base.costs import LogLikelihoodCost
 from ..errors import UsageError
-from ..optimizers import SGD
-from ..regularization import L2
+from ..base.optimizers import SGD
+from ..base.regularization import L2
 from .kernels import IMPLEMENTATIONS
 from .layers import ConvPoolLayer, SoftmaxLayer
 

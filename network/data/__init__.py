@@ -1,7 +1,7 @@
 """Data sets on disk: the IDX file format (idx.py) and finding/fetching data sets (datasets.py).
 
 This package knows nothing of networks; it turns verified files into uint8
-arrays. The book-shaped views of MNIST live in ``network.mnist_loader``.
+arrays. The book-shaped views of MNIST live in ``network.data.mnist``.
 """
 
 from network.data.datasets import find_dataset, load_dataset

@@ -35,7 +35,7 @@ import numpy as np
 
 from network.data.idx import read_idx
 from network.errors import DataError, UsageError
-from network.files import atomic_open
+from network.storage.atomic import atomic_open
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 SYSTEM_DATA = Path("/usr/share/datasets")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from network.errors import DataError
-from network.files import atomic_write_bytes
+from network.storage.atomic import atomic_write_bytes
 
 # Type code -> big-endian dtype, the standard IDX set.
 IDX_TYPES = {

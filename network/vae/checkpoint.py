@@ -1,7 +1,7 @@
 """Checkpoints of VAE training: the whole state, so a run can stop and resume exactly.
 
 A VAE checkpoint is one uncompressed ``.npz`` written atomically, laid out like
-the Network's (network/checkpoint.py), whose pieces it reuses:
+the Network's (network/mlp/checkpoint.py), whose pieces it reuses:
 
 * one array per parameter, named as in the VAE's model files
   (``encoder.0.weight``, ``mu.bias``, ...; network/vae/io.py);
@@ -25,7 +25,7 @@ uninterrupted run takes: same shuffles, same noise, same Adam moments.
 Loading treats the file as hostile: size capped; header JSON strict, its
 fields, types and ranges checked; the bytes the architecture implies compared
 with the file's size before the model is built; every array read at exactly
-the shape and dtype the header implies (network/safe_npz.py, never a pickle);
+the shape and dtype the header implies (network/storage/npz.py, never a pickle);
 every value finite, Adam's second moments non-negative; the history's lengths
 consistent with the epochs done.  Any fault raises ModelFileError naming the
 file; a Network's checkpoint is refused with the command that resumes it.
@@ -39,12 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import (data_fingerprint, generator_state, json_scalar, optimizer_state,
+from ..mlp.checkpoint import (data_fingerprint, generator_state, json_scalar, optimizer_state,
                           refuse_non_finite, restore_optimizer)
-from ..checkpoint_header import (HEADER, MAX_EPOCHS, MAX_FILE_BYTES, VERSION, check_finite,
+from ..storage.header import (HEADER, MAX_EPOCHS, MAX_FILE_BYTES, VERSION, check_finite,
                                  check_fingerprint, check_optimizer, check_rng, parse_header)
-from ..optimizers import Adam
-from ..safe_npz import NpzReader, write_npz
+from ..base.optimizers import Adam
+from ..storage.npz import NpzReader, write_npz
 from .io import check_header, install, model_header, skeleton
 
 FORMAT = "nndl-vae-checkpoint"

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, UsageError
-from ..untrusted import checked_size, reject_constant
-from ..files import atomic_write_bytes, atomic_write_text
+from ..storage.untrusted import checked_size, reject_constant
+from ..storage.atomic import atomic_write_bytes, atomic_write_text
 from .model import MAX_DIM, VAE
 
 FORMAT = "nndl-vae"

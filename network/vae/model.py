@@ -28,7 +28,7 @@ weighted bounds, batch norm and dropout.
 
 import numpy as np
 
-from ..activations import get_activation
+from ..base.activations import get_activation
 from ..errors import UsageError
 from .loss import reconstruction_and_delta, sigmoid, vae_loss
 

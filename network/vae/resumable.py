@@ -19,8 +19,8 @@ held-out noise, the settings and the history so far all come from the file
 that of a run never interrupted (the seconds per epoch aside).
 
 Ctrl-C raises KeyboardInterrupt wherever training is; the file on disk is then
-the end of the last complete epoch.  ``network.signals.interruptible()``
-makes SIGTERM do the same.  This is the VAE twin of network/resumable.py.
+the end of the last complete epoch.  ``network.storage.signals.interruptible()``
+makes SIGTERM do the same.  This is the VAE twin of network/mlp/resumable.py.
 
 Left out on purpose: checkpoints inside an epoch, keeping old checkpoints.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..checkpoint import planned_training
+from ..mlp.checkpoint import planned_training
 from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .train import draw_eval_seed, new_history
 from .train import train as train_loop

@@ -53,7 +53,7 @@ def new_history():
 
 def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_test=None,
           on_epoch=None, on_step=None, history=None, eval_seed=None):
-    """Train ``model`` in place with ``optimizer`` (network.optimizers.SGD/Adam/Momentum).
+    """Train ``model`` in place with ``optimizer`` (network.base.optimizers.SGD/Adam/Momentum).
 
     X_train (n, 784) in [0, 1]: the Bernoulli targets (not binarised). Each epoch is
     a fresh permutation split into ceil(n / batch_size) batches (the last may be

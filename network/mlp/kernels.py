@@ -6,7 +6,7 @@ operations, each a Python call) dominates.  ``train_epoch`` runs every
 mini-batch of an epoch in one compiled call: feedforward (FF), the output error
 (BP1), backpropagation (BP2), and the update of weights and biases from (BP3)
 and (BP4) with plain SGD or momentum, L2 or L1 and dropout.  It is held equal
-to the plain NumPy reference (``network/backprop.py`` driven by
+to the plain NumPy reference (``network/mlp/backprop.py`` driven by
 ``Network._train_epoch_numpy``) to 1e-12 in float64 by tests/test_kernels.py.
 
 How it differs from the matrix form, and why (same numbers, other order):
@@ -37,7 +37,7 @@ How it differs from the matrix form, and why (same numbers, other order):
 Hyperparameters arrive as small integer codes, so one compiled function serves
 every cost, activation and regulariser (two specialisations in practice:
 float64 and float32).  Its plain NumPy twin is the NumPy training path; the
-sparse (CSR) pixels and the uint8 table live in ``network/pixels.py``.
+sparse (CSR) pixels and the uint8 table live in ``network/mlp/pixels.py``.
 
 Deliberately left out: Adam and other optimisers (the Network falls back to the
 NumPy path for them), evaluation (one vectorised NumPy forward pass per data
@@ -48,8 +48,8 @@ multiply-add alone was tried and was no faster: the loops wait on memory).
 
 import numpy as np
 
-from .jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
-from .jit import jit as _jit
+from ..base.jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
+from ..base.jit import jit as _jit
 from .pixels import _prefetch, _value
 
 # Integer codes for the kernel (one compiled function for every combination).

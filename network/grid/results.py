@@ -20,8 +20,8 @@ import math
 import os
 from pathlib import Path
 
-from .errors import DataError, UsageError
-from .files import atomic_write_text
+from ..errors import DataError, UsageError
+from ..storage.atomic import atomic_write_text
 
 VERSION = 1
 

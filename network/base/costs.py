@@ -15,7 +15,7 @@ Deliberately left out: costs the book does not use (hinge, Huber, ...).
 import numpy as np
 
 from .activations import Sigmoid, Softmax
-from .errors import UsageError
+from ..errors import UsageError
 
 # The smallest positive float64: only used when a cost is asked for from
 # activations alone and an activation has rounded to exactly 0 or 1.

@@ -10,7 +10,7 @@ Deliberately left out: elastic net, max-norm constraints, decaying biases.
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 class L2:

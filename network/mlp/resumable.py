@@ -1,7 +1,7 @@
 """Training that can stop and resume: ``train`` writes a checkpoint every epoch, ``resume`` continues.
 
     from network import Network
-    from network.resumable import train, resume
+    from network.mlp.resumable import train, resume
 
     net = Network([784, 30, 10], seed=1)
     train(net, (X, y), 30, 10, 0.5, checkpoint="run.ckpt.npz", momentum=0.9)
@@ -14,12 +14,12 @@ state is saved) and a checkpoint of the untrained state, so even an
 interruption in the first epoch can be resumed.  ``resume`` needs only the
 checkpoint and the same training data: the architecture, the hyperparameters,
 the optimiser's state, the generator's state and the history all come from
-the file (network/checkpoint.py); evaluation data and callbacks, which do not
+the file (network/mlp/checkpoint.py); evaluation data and callbacks, which do not
 change the steps, are given again.
 
 Ctrl-C raises KeyboardInterrupt wherever training is; the checkpoint on disk
 is then the end of the last complete epoch.  Wrap the call in
-``network.signals.interruptible()`` to make SIGTERM do the same.
+``network.storage.signals.interruptible()`` to make SIGTERM do the same.
 
 Left out on purpose: checkpoints inside an epoch (their cost would be paid
 every mini-batch; an epoch of MNIST takes seconds) and keeping old checkpoints.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from .checkpoint import (SGD_OPTIONS, data_fingerprint, load_checkpoint, planned_training,
                          save_checkpoint)
-from .errors import UsageError
-from .optimizers import SGD, Momentum
+from ..errors import UsageError
+from ..base.optimizers import SGD, Momentum
 
 
 class Checkpointer:

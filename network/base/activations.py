@@ -11,7 +11,7 @@ Deliberately left out: parametric activations (PReLU, ...), anything with state.
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 class Sigmoid:

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from .errors import NNDLError
+from ..errors import NNDLError
 
 COST_KEYS = ("training_cost", "evaluation_cost")
 

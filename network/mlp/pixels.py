@@ -20,8 +20,8 @@ instead of 1: more cache lines per example, measured slower).
 
 import numpy as np
 
-from .jit import cgutils, intrinsic, ir, numba, overload
-from .jit import jit as _jit
+from ..base.jit import cgutils, intrinsic, ir, numba, overload
+from ..base.jit import jit as _jit
 
 def pixel_table(dtype):
     """lut[v] = v / 255 in ``dtype``: bit-for-bit what ``X.astype(dtype) / 255.0`` gives."""

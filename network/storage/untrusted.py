@@ -14,7 +14,7 @@ headers its own way.
 import json
 from pathlib import Path
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 
 def checked_size(path, max_bytes, what):

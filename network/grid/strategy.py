@@ -23,9 +23,9 @@ other tools), and any step that is not in the book.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import grid
-from .errors import UsageError
-from .files import atomic_write_json
+from . import search
+from ..errors import UsageError
+from ..storage.atomic import atomic_write_json
 
 ETAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 LMBDAS = (0.0, 0.1, 1.0, 10.0, 100.0)
@@ -118,14 +118,14 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
     if data is None:
         import numpy as np
 
-        from .mnist_loader import load_arrays
+        from ..data.mnist import load_arrays
         data = load_arrays("mnist", dtype=np.uint8)
     own = executor is None and workers > 0
     if own:
-        executor = grid.local_executor(workers, threads, data=(data[0], data[1]))
+        executor = search.local_executor(workers, threads, data=(data[0], data[1]))
     try:
         def stage(name, **spec):
-            result = grid.run_grid(dict(base, **spec), data=data, executor=executor,
+            result = search.run_grid(dict(base, **spec), data=data, executor=executor,
                                    workers=workers, out=None if out is None else out / name,
                                    progress=progress, score_test=False)
             stages[name] = result
@@ -153,7 +153,7 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
                      epochs=epochs).rows
         lmbda = rows[0]["config"]["lmbda"]  # rows are sorted best first
         if refine and lmbda > 0:
-            rows = grid.sort_rows(rows + stage("2-lambda-refined", eta=eta,
+            rows = search.sort_rows(rows + stage("2-lambda-refined", eta=eta,
                                                lmbda=[lmbda / 2, lmbda * 2],
                                                mini_batch_size=mini_batch_size,
                                                epochs=epochs).rows)
@@ -171,7 +171,7 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
                             mini_batch_size=chosen["config"]["mini_batch_size"], stages=stages,
                             chosen=chosen)
     if score_test and len(data) == 3:
-        result.test = grid.score_test_set(chosen, data[0], data[1], data[2],
+        result.test = search.score_test_set(chosen, data[0], data[1], data[2],
                                           None if out is None else out / "3-mini-batch",
                                           stages["3-mini-batch"].spec)
     if out is not None:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 from .untrusted import checked_size
-from .files import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 MAX_MEMBERS = 1000
 _HEADER_LIMIT = 10_000     # bytes of .npy header dict, numpy's own default ceiling

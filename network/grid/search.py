@@ -20,8 +20,8 @@ are appended to a JSON Lines file as runs finish (``grid_results.py``), and a
 rerun skips the finished ones.
 
 Left out on purpose: early stopping inside the grid, adaptive search (the
-broad strategy in ``grid_strategy.py`` is a few grids in a row), plotting
-(``plotting_grid.py``).
+broad strategy in ``strategy.py`` is a few grids in a row), plotting
+(``network/plots/grid.py``).
 """
 
 import concurrent.futures as cf
@@ -34,15 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import get_activation
-from .costs import get_cost
-from .errors import UsageError
-from .grid_executor import (THREAD_VARIABLES, DatasetRef, InlineExecutor,  # noqa: F401
+from ..base.activations import get_activation
+from ..base.costs import get_cost
+from ..errors import UsageError
+from .executor import (THREAD_VARIABLES, DatasetRef, InlineExecutor,  # noqa: F401
                             build_network, data_fingerprint, default_threads, examples,
                             local_executor, run_config, run_key, thread_settings,
                             train_config)
-from .grid_results import ResultsFile, dumps_line, read_results
-from .regularization import get_regularizer
+from .results import ResultsFile, dumps_line, read_results
+from ..base.regularization import get_regularizer
 
 RESULTS_NAME = "results.jsonl"
 SELECTION_NAME = "selection.json"
@@ -268,7 +268,7 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     spec = grid_spec(spec)
     named = None
     if data is None or isinstance(data, str):
-        from .mnist_loader import load_arrays
+        from ..data.mnist import load_arrays
         named = data or "mnist"
         data, data_name = load_arrays(named, dtype=np.uint8), data_name or named
     train, validation, test = _split(data)
@@ -325,7 +325,7 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
     The retrained network's validation accuracy must equal the row's (same seed,
     same data): ``reproduced`` says whether it did.  Cached in selection.json.
     """
-    from .data_format import as_examples
+    from ..mlp.data_format import as_examples
     path = None if out is None else Path(out) / SELECTION_NAME
     spec_sha = hashlib.sha256(dumps_line(spec or {})).hexdigest()
     if path is not None and path.exists():
@@ -351,7 +351,7 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
                  "test_cost": test_cost,
                  "spec_sha256": spec_sha}
     if path is not None:
-        from .files import atomic_write_json
+        from ..storage.atomic import atomic_write_json
         atomic_write_json(path, selection, indent=1)
     return selection
 
@@ -398,10 +398,3 @@ def format_table(rows, spec, top=None):
               for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
-
-
-def broad_strategy(*args, **kwargs):
-    """Chapter 3's broad strategy: the eta threshold, then lambda, then the mini-batch
-    size, each a small grid.  See ``grid_strategy.broad_strategy`` for the arguments."""
-    from .grid_strategy import broad_strategy as strategy
-    return strategy(*args, **kwargs)

@@ -6,20 +6,16 @@ drawn as a scatter over the same axes.  ``plot_curves``: validation accuracy
 and cost per epoch for the best few runs.  ``plot_broad_strategy``: the three
 steps of chapter 3's broad strategy side by side.
 
-Each takes rows as ``grid.load_grid`` returns them, so a figure can be
-redrawn from results.jsonl without retraining.  matplotlib with the Agg
-backend (files only, no window).  Left out on purpose: interactive plots.
+Each takes rows as ``network.grid.load_grid`` returns them, so a figure can be
+redrawn from results.jsonl without retraining.  Left out on purpose:
+interactive plots.
 """
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .grid import run_key, varying_options  # noqa: E402
-from .plotting import _save  # noqa: E402  (atomic write, then close)
+from ..grid import run_key, varying_options
+from .render import save, subplots
 
 AXES = ("eta", "mini_batch_size")
 SHORT = {"mini_batch_size": "mb", "lmbda": "lambda", "regularization": "reg",
@@ -55,8 +51,8 @@ def plot_heatmaps(spec, rows, path, title=None):
                                                                   for n in others]))
     acc = [100 * r["best_validation_accuracy"] for r in rows]
     vmin, vmax = min(acc), max(acc)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 1, 3.8),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = subplots(1, len(groups), figsize=(4.2 * len(groups) + 1, 3.8),
+                             squeeze=False, layout="constrained")
     for ax, group in zip(axes[0], groups):
         if spec.get("random") is None:
             etas = sorted({r["config"]["eta"] for r in group})
@@ -86,14 +82,14 @@ def plot_heatmaps(spec, rows, path, title=None):
         ax.set_title(_label(group[0]["config"], others) or "all runs", fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist(), label="validation accuracy (%)")
     fig.suptitle(title or "Grid search: best validation accuracy", fontsize=10)
-    _save(fig, path, dpi=110, bbox_inches=None)
+    save(fig, path, dpi=110, bbox_inches=None)
     return path
 
 
 def plot_curves(spec, rows, path, top=5, title=None):
     """Validation accuracy and cost per epoch of the ``top`` best runs (rows best first)."""
     names = [n for n in varying_options(spec, rows) if n != "seed"] or ["eta"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig, (left, right) = subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for r in rows[:top]:
         epochs = [e["epoch"] for e in r["epochs"]]
         label = _label(r["config"], names)
@@ -108,7 +104,7 @@ def plot_curves(spec, rows, path, top=5, title=None):
     right.set_ylabel("validation cost")
     left.legend(fontsize=7)
     fig.suptitle(title or f"The best {min(top, len(rows))} runs", fontsize=10)
-    _save(fig, path, dpi=110, bbox_inches=None)
+    save(fig, path, dpi=110, bbox_inches=None)
     return path
 
 
@@ -116,7 +112,7 @@ def plot_broad_strategy(result, path):
     """The three steps of the broad strategy (a grid_strategy.StrategyResult) side by side:
     training cost per epoch for each eta, validation accuracy against lambda, and
     validation accuracy against seconds of training for each mini-batch size."""
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    fig, (a, b, c) = subplots(1, 3, figsize=(14, 4), layout="constrained")
     eta_rows = [r for name, g in result.stages.items() if name.startswith("1-") for r in g.rows]
     for r in sorted(eta_rows, key=lambda r: r["config"]["eta"]):
         costs = [r["initial_training_cost"]] + [e["training_cost"] for e in r["epochs"]]
@@ -151,5 +147,5 @@ def plot_broad_strategy(result, path):
     c.set_title(f"3. mini-batch size {result.mini_batch_size}", fontsize=9)
     c.legend(fontsize=7)
     fig.suptitle("Chapter 3's broad strategy", fontsize=10)
-    _save(fig, path, dpi=110, bbox_inches=None)
+    save(fig, path, dpi=110, bbox_inches=None)
     return path

@@ -5,9 +5,9 @@ updates a list of parameter arrays *in place* from a matching list of gradient
 arrays.  The gradients already include any regularisation term; the optimiser
 knows nothing about costs, layers or data.
 
-Deliberately left out: learning-rate schedules (see ``network/schedules.py``),
+Deliberately left out: learning-rate schedules (see ``network/base/schedules.py``),
 gradient clipping, weight decay folded into the optimiser (L1/L2 live in
-``network/regularization.py`` as gradient terms, so they work with every
+``network/base/regularization.py`` as gradient terms, so they work with every
 optimiser).
 
 Adam's step over a parameter array runs as one compiled pass (``_adam_pass``)
@@ -20,7 +20,7 @@ a step for the 652,824 float32 parameters of the 784-400-20 VAE).
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 from .jit import HAVE_NUMBA, jit, numba
 
 

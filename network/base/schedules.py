@@ -23,7 +23,7 @@ Deliberately left out: rules on the training cost, warm restarts, cyclic and
 per-step schedules.
 """
 
-from .errors import UsageError
+from ..errors import UsageError
 
 KEY = "evaluation_accuracy"
 

@@ -1,6 +1,6 @@
 """Checkpoints: the whole training state of a Network, so a run can stop and resume exactly.
 
-A checkpoint is one uncompressed ``.npz`` written atomically (network/files.py):
+A checkpoint is one uncompressed ``.npz`` written atomically (network/storage/atomic.py):
 
 * ``w0, w1, ...``, ``b0, b1, ...``: weights (n_out, n_in) and biases (n_out, 1);
 * the optimiser's arrays, indexed like ``weights + biases`` (the order
@@ -21,8 +21,8 @@ only at the end of an epoch; work inside an interrupted epoch is discarded.
 Loading treats the file as hostile (like model_io.py): file size capped; the
 header's keys, types and ranges checked; the arrays' declared shapes compared
 with those ``sizes`` implies and with the bytes the file actually holds, all
-before anything is allocated (network/checkpoint_header.py for the header,
-network/safe_npz.py for the arrays); every value finite.  Any fault raises
+before anything is allocated (network/storage/header.py for the header,
+network/storage/npz.py for the arrays); every value finite.  Any fault raises
 ModelFileError naming the file.
 
 The pieces that do not depend on the model (the optimiser's state in and out,
@@ -42,12 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint_header import (FORMAT, HEADER, MAX_FILE_BYTES, SGD_OPTIONS, VERSION,
+from ..storage.header import (FORMAT, HEADER, MAX_FILE_BYTES, SGD_OPTIONS, VERSION,
                                 check_finite, check_fingerprint, check_history, check_network,
                                 check_optimizer, check_rng, check_training, parse_header)
-from .errors import UsageError
-from .optimizers import SGD, Adam, Momentum
-from .safe_npz import NpzReader, write_npz
+from ..errors import UsageError
+from ..base.optimizers import SGD, Adam, Momentum
+from ..storage.npz import NpzReader, write_npz
 
 @dataclass
 class Checkpoint:
@@ -85,7 +85,7 @@ def optimizer_state(optimizer, params):
     indexed like ``params``, the list the optimiser steps."""
     if type(optimizer) not in (SGD, Momentum, Adam):
         raise UsageError(f"checkpoints support the SGD, Momentum and Adam optimisers of "
-                         f"network.optimizers, not {type(optimizer).__name__}")
+                         f"network.base.optimizers, not {type(optimizer).__name__}")
     state = optimizer.state_dict()
     arrays = {}
     if isinstance(optimizer, Momentum) and state["velocities"] is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
@@ -64,7 +64,7 @@ class DatasetRef:
 
 def _load_dataset(ref):
     if _WORKER["ref"] != ref:
-        from .mnist_loader import load_arrays
+        from ..data.mnist import load_arrays
         train, validation, _ = load_arrays(ref.name, dtype=np.uint8)
         found = data_fingerprint(train, validation)["sha256"]
         if found != ref.sha256:
@@ -100,7 +100,7 @@ def thread_settings():
 
 def examples(data, config):
     """(training, validation) as float Examples in the configuration's dtype."""
-    from .data_format import as_examples
+    from ..mlp.data_format import as_examples
     sizes, dtype = config["sizes"], np.dtype(config["dtype"])
     train, validation = data[0], data[1]
     return (as_examples(train, sizes[0], sizes[-1], dtype, "training data"),
@@ -117,7 +117,7 @@ def _worker_examples(config):
 
 def build_network(config):
     """The untrained Network of a configuration (its seed fixes the initial weights)."""
-    from .network import Network
+    from ..mlp.network import Network
     extra = {} if config.get("backend") is None else {"backend": config["backend"]}
     return Network(config["sizes"], cost=config["cost"], activation=config["activation"],
                    output_activation=config["output_activation"], init=config["init"],

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .costs import get_cost
-from .errors import ModelFileError, UsageError
-from .files import atomic_write_text
-from .untrusted import checked_size, strict_json
+from ..base.activations import ACTIVATIONS
+from ..base.costs import get_cost
+from ..errors import ModelFileError, UsageError
+from ..storage.atomic import atomic_write_text
+from ..storage.untrusted import checked_size, strict_json
 
 FORMAT = "nndl-network"
 VERSION = 1

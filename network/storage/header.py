@@ -1,6 +1,6 @@
 """Checking a checkpoint's JSON header, field by field, before anything is built from it.
 
-The header of a checkpoint (network/checkpoint.py) is hostile until proven
+The header of a checkpoint (network/mlp/checkpoint.py) is hostile until proven
 otherwise: strict JSON (no NaN/Infinity, no float overflow, bounded nesting),
 exactly the known keys, every field of the right type and range, and an
 optimiser, a generator state and a history that make sense together.  Each
@@ -13,7 +13,7 @@ and fingerprint checks; each kind of checkpoint, handed to the other's
 reader, is refused with a line saying which command resumes it (``KINDS``).
 
 Left out on purpose: the arrays (checked against these answers by
-network/safe_npz.py), and any repair of a damaged header.
+network/storage/npz.py), and any repair of a damaged header.
 """
 
 import json
@@ -21,12 +21,12 @@ import math
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .costs import get_cost
-from .errors import ModelFileError, UsageError
+from ..base.activations import ACTIVATIONS
+from ..base.costs import get_cost
+from ..errors import ModelFileError, UsageError
 from .untrusted import reject_constant
-from .model_io import MAX_PARAMETERS
-from .optimizers import SGD, Adam, Momentum
+from ..mlp.io import MAX_PARAMETERS
+from ..base.optimizers import SGD, Adam, Momentum
 
 FORMAT = "nndl-checkpoint"
 VERSION = 1

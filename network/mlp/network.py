@@ -16,8 +16,8 @@ quantity is computed once per epoch.
 
 Two training paths give the same weights from the same seed (to ~1e-12 in
 float64): ``backend="numba"`` (the default when numba imports) runs each epoch
-in one compiled kernel (``network/kernels.py``); ``backend="numpy"`` is the
-plain matrix-based reference (``network/backprop.py``).  The kernel covers every
+in one compiled kernel (``network/mlp/kernels.py``); ``backend="numpy"`` is the
+plain matrix-based reference (``network/mlp/backprop.py``).  The kernel covers every
 cost, activation and regulariser here, plain SGD, momentum and dropout (with
 the same random draws); other optimisers (Adam, custom ones) fall back to the
 NumPy path automatically.  Each epoch's record says which path ran.
@@ -33,14 +33,14 @@ import time
 import numpy as np
 
 from . import backprop, kernels
-from .activations import ACTIVATIONS, Sigmoid, get_activation
-from .costs import COSTS, CrossEntropyCost, default_output_activation, get_cost
+from ..base.activations import ACTIVATIONS, Sigmoid, get_activation
+from ..base.costs import COSTS, CrossEntropyCost, default_output_activation, get_cost
 from .data_format import as_examples
-from .errors import UsageError
-from .jit import HAVE_NUMBA
-from .optimizers import SGD, Momentum
+from ..errors import UsageError
+from ..base.jit import HAVE_NUMBA
+from ..base.optimizers import SGD, Momentum
 from .pixels import pixel_table
-from .regularization import get_regularizer
+from ..base.regularization import get_regularizer
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
 COMPACT_EVAL_CHUNK = 1_000  # uint8 rows made float at a time (8 MB, not 63 MB, per chunk)
@@ -371,7 +371,7 @@ class Network:
         if optimizer is not None and not (callable(getattr(optimizer, "step", None))
                                           and hasattr(optimizer, "eta")):
             raise UsageError(f"optimizer must be an object with step(params, grads) and eta, such "
-                             f"as network.optimizers.Adam(lr), got {optimizer!r}")
+                             f"as network.base.optimizers.Adam(lr), got {optimizer!r}")
         if optimizer is None:
             optimizer = Momentum(eta, momentum) if momentum else SGD(eta)
         self.optimizer = optimizer
@@ -469,5 +469,5 @@ class Network:
 
     def save(self, filename):
         """Save as JSON in network2.py's format (plus extra keys); atomic."""
-        from .model_io import save_network
+        from .io import save_network
         save_network(self, filename)
