@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:  # run as `python chapters/chapN.py` without insta
 import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
-from network.errors import NNDLError  # noqa: E402
+from network.errors import NNDLError, TrainingDiverged  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
 # --quick: how much data and how many epochs (small enough for ~20 s per chapter on 2 cores).
@@ -241,8 +241,13 @@ class Context:
         lmbda = kw.pop("lmbda", 0.0)
         first = len(net.history)
         start = time.perf_counter()
-        ev_cost, ev_acc, tr_cost, tr_acc = net.SGD(training, epochs, mini_batch_size, eta,
-                                                   lmbda, **kw)
+        diverged = None
+        try:
+            net.SGD(training, epochs, mini_batch_size, eta, lmbda, **kw)
+        except TrainingDiverged as exc:   # e.g. momentum mu > 1, on purpose (exercise 3.24)
+            diverged = {"epoch": exc.epoch, "mini_batch": exc.batch, "cause": exc.cause}
+            print(f"diverged in epoch {exc.epoch}" + (f" after mini-batch {exc.batch}"
+                  if exc.batch is not None else "") + f": {exc.cause}", flush=True)
         seconds = time.perf_counter() - start
         records = net.history[first:]
         n_train, n_eval = len(training[1]), None if evaluation is None else len(evaluation[1])
@@ -255,16 +260,17 @@ class Context:
                "seconds_per_epoch": round(seconds / max(len(records), 1), 3),
                **{k: v for k, v in sgd_kwargs.items()
                   if k in ("regularization", "momentum", "dropout") and v}}
-        if ev_acc:
-            acc = [100.0 * c / n_eval for c in ev_acc]
+        if diverged:
+            run["diverged"] = diverged
+        if records and "evaluation_correct" in records[0]:
+            acc = [100.0 * r["evaluation_correct"] / n_eval for r in records]
             best = int(np.argmax(acc))
             run.update(accuracy=acc, best=acc[best], best_epoch=best, final=acc[-1])
-        if ev_cost:
-            run["evaluation_cost"] = ev_cost
-        if tr_cost:
-            run["training_cost"] = tr_cost
-        if tr_acc:
-            run["training_accuracy"] = [100.0 * c / n_train for c in tr_acc]
+        for key in ("evaluation_cost", "training_cost"):
+            if records and key in records[0]:
+                run[key] = [r[key] for r in records]
+        if records and "training_correct" in records[0]:
+            run["training_accuracy"] = [100.0 * r["training_correct"] / n_train for r in records]
         if any("eta" in r for r in records):
             run["eta_per_epoch"] = [r["eta"] for r in records]
         return run

@@ -30,3 +30,15 @@ class ModelFileError(NNDLError):
 
 class UsageError(NNDLError):
     """Bad arguments or options; the command line exits with status 2."""
+
+
+class TrainingDiverged(NNDLError):
+    """A loss or a parameter became NaN or infinite: every trainer stops with this.
+
+    ``epoch`` (counted from 0), ``batch`` (the first mini-batch after which a parameter
+    was not finite, or None when unknown) and ``cause`` (one sentence) say where and why.
+    """
+
+    def __init__(self, message, epoch, batch, cause):
+        super().__init__(message)
+        self.epoch, self.batch, self.cause = epoch, batch, cause

@@ -1,5 +1,6 @@
 """Divergence stops training with where and why, and keeps the last good checkpoint;
-accuracy stuck at chance level is reported as saturation; healthy runs trigger neither."""
+accuracy stuck at chance level is reported as saturation; healthy runs trigger neither.
+(The ConvNetwork and the VAE stop the same way: tests/test_conv.py, tests/test_vae.py.)"""
 
 import json
 import math
@@ -11,9 +12,9 @@ import pytest
 
 from network import Network
 from network.mlp.checkpoint import load_checkpoint
-from network.mlp.divergence import (DivergenceGuard, TrainingDiverged, chance_level, likely_cause,
-                                stuck_neurons)
-from network.errors import NNDLError
+from network.base.divergence import check_epoch, likely_cause
+from network.errors import NNDLError, TrainingDiverged
+from network.mlp.saturation import SaturationWatch, chance_level, stuck_neurons
 from network.base.optimizers import Momentum
 from network.mlp.resumable import train
 
@@ -38,7 +39,7 @@ def test_too_large_eta_stops_with_epoch_minibatch_and_cause(backend):
     X, y = data()
     net = linear_net(backend)
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(TrainingDiverged) as exc:
-        net.SGD((X, y), 5, 10, 0.5, callbacks=[DivergenceGuard()], verbose=False)
+        net.SGD((X, y), 5, 10, 0.5, verbose=False)
     e = exc.value
     assert isinstance(e, NNDLError)
     assert e.epoch == 0 and "in epoch 0" in str(e)
@@ -54,8 +55,7 @@ def test_momentum_above_one_is_named_as_the_cause_and_the_last_good_checkpoint_i
     net = linear_net(BACKENDS[0])
     path = tmp_path / "run.npz"
     with np.errstate(over="ignore", invalid="ignore"), pytest.raises(TrainingDiverged) as exc:
-        train(net, (X, y), 10, 10, 0.01, checkpoint=path, momentum=1.1,
-              callbacks=[DivergenceGuard()])
+        train(net, (X, y), 10, 10, 0.01, checkpoint=path, momentum=1.1)
     assert "momentum mu = 1.1 has |mu| >= 1" in str(exc.value)
     ck = load_checkpoint(path)         # the last good state: the epochs before the bad one
     assert ck.epochs_done == exc.value.epoch >= 1
@@ -64,13 +64,24 @@ def test_momentum_above_one_is_named_as_the_cause_and_the_last_good_checkpoint_i
 
 def test_non_finite_cost_with_finite_weights_is_caught_too():
     net = Network([4, 3, 2], seed=0)
-    net.optimizer = Momentum(3.0, 0.5)
+    optimizer = Momentum(3.0, 0.5)
     with pytest.raises(TrainingDiverged, match="evaluation cost became NaN or infinite with "
                                                "finite weights") as exc:
-        DivergenceGuard()(net, {"epoch": 4, "evaluation_cost": math.inf,
-                                "first_nonfinite_batch": -1})
+        check_epoch(4, [("weights[0]", net.weights[0])], {"evaluation_cost": math.inf},
+                    optimizer, batch=-1)
     assert exc.value.epoch == 4 and exc.value.batch is None
-    assert "eta = 3.0" in likely_cause(net)
+    assert "eta = 3.0" in likely_cause(optimizer)
+    check_epoch(4, [("weights[0]", net.weights[0])], {"evaluation_cost": 0.5}, optimizer)  # control
+
+
+def test_a_network_whose_outputs_overflow_stops_in_its_first_epoch():
+    X, y = data()
+    net = Network([12, 3, 3], cost="log-likelihood", seed=0)
+    net.weights[-1][:] = 1e308     # finite, but z = W a overflows to infinity
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as exc:
+        net.SGD((X, y), 1, 10, 1e-300, evaluation_data=(X, y), monitor_evaluation_cost=True,
+                verbose=False)
+    assert exc.value.epoch == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -79,7 +90,7 @@ def test_healthy_run_is_neither_diverged_nor_saturated(backend):
     y = (X[:, 0] > 0.5).astype(int) + (X[:, 1] > 0.5)   # learnable labels 0..2
     kw = {} if backend is None else {"backend": backend}
     net = Network([12, 10, 3], seed=2, **kw)
-    guard = DivergenceGuard(chance=chance_level(y, 3), evaluation_size=len(y))
+    guard = SaturationWatch(chance=chance_level(y, 3), evaluation_size=len(y))
     net.SGD((X, y), 30, 10, 1.0, evaluation_data=(X, y), monitor_evaluation_accuracy=True,
             monitor_evaluation_cost=True, callbacks=[guard], verbose=False)
     assert net.history[-1]["evaluation_accuracy"] > 0.8
@@ -90,7 +101,7 @@ def test_accuracy_at_chance_is_reported_as_saturation_with_stuck_neurons():
     X, y = data(2)
     net = Network([12, 6, 3], seed=3)
     net.biases[0][:] = 1000.0   # every hidden sigmoid is 1 for every input: sigma'(z) = 0
-    guard = DivergenceGuard(chance=chance_level(y, 3), evaluation_size=len(y), probe=X[:50])
+    guard = SaturationWatch(chance=chance_level(y, 3), evaluation_size=len(y), probe=X[:50])
     net.SGD((X, y), 2, 10, 0.01, evaluation_data=(X, y), monitor_evaluation_accuracy=True,
             callbacks=[guard], verbose=False)
     info = guard.saturation()

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from network.errors import TrainingDiverged
+
 from network import Network
 from network.mlp import kernels, pixels
 from network.mlp.data_format import as_examples
@@ -134,7 +136,7 @@ def test_adam_falls_back_to_the_numpy_path():
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_first_nonfinite_mini_batch_is_recorded_not_raised(backend):
+def test_first_nonfinite_mini_batch_is_recorded_and_named_when_training_stops(backend):
     X, y = data(7, n=60)
     healthy = Network([12, 6, 4], cost="quadratic", activation="identity",
                       output_activation="identity", seed=1, backend=backend)
@@ -142,10 +144,11 @@ def test_first_nonfinite_mini_batch_is_recorded_not_raised(backend):
     assert healthy.history[0]["first_nonfinite_batch"] == -1
     net = Network([12, 6, 4], cost="quadratic", activation="identity",
                   output_activation="identity", seed=1, backend=backend)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
         net.SGD((X, y), 2, 10, 1e30, verbose=False)  # linear units, absurd step: blows up
     first = net.history[0]["first_nonfinite_batch"]
-    assert 0 <= first < 6 and net.history[1]["first_nonfinite_batch"] == 0
+    assert 0 <= first < 6 and caught.value.batch == first and caught.value.epoch == 0
+    assert len(net.history) == 1, "training stops at the epoch that diverged"
     assert not all(np.all(np.isfinite(w)) for w in net.weights)
 
 
@@ -155,9 +158,10 @@ def test_both_backends_report_the_same_first_nonfinite_mini_batch():
     for backend in ("numpy", "numba"):
         net = Network([12, 6, 4], cost="quadratic", activation="relu",
                       output_activation="identity", seed=2, backend=backend)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
             net.SGD((X, y), 1, 5, 1e4, verbose=False)
-        found.append(net.history[0]["first_nonfinite_batch"])
+        assert caught.value.batch == net.history[0]["first_nonfinite_batch"]
+        found.append(caught.value.batch)
     assert found[0] == found[1] > 0
 
 

@@ -20,7 +20,7 @@ a step for the 652,824 float32 parameters of the 784-400-20 VAE).
 
 import numpy as np
 
-from ..errors import UsageError
+from .checks import number
 from .jit import HAVE_NUMBA, jit, numba
 
 
@@ -45,21 +45,6 @@ def _adam_pass(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, inv_c2, eps, lr_c
         p[i] = p[i] - (mi * lr_c1) / root        # w -> w - lr m_hat / (sqrt(v_hat) + eps)
 
 
-def _as_float(name, value):
-    """``value`` as a float, or a UsageError naming it (strings, None, huge ints...)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UsageError(f"{name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except OverflowError:
-        raise UsageError(f"{name} must be a finite number, got {value!r}") from None
-
-
-def _check_positive(name, value):
-    if not np.isfinite(_as_float(name, value)) or value <= 0:
-        raise UsageError(f"{name} must be a positive number, got {value!r}")
-
-
 class SGD:
     """Plain stochastic gradient descent.
 
@@ -70,8 +55,7 @@ class SGD:
     name = "sgd"
 
     def __init__(self, eta):
-        _check_positive("eta", eta)
-        self.eta = float(eta)
+        self.eta = number("eta", eta, above=0)
 
     def step(self, params, grads):
         for p, g in zip(params, grads):
@@ -95,11 +79,8 @@ class Momentum:
     name = "momentum"
 
     def __init__(self, eta, mu):
-        _check_positive("eta", eta)
-        if not np.isfinite(_as_float("momentum mu", mu)):
-            raise UsageError(f"momentum mu must be a finite number, got {mu!r}")
-        self.eta = float(eta)
-        self.mu = float(mu)
+        self.eta = number("eta", eta, above=0)
+        self.mu = number("momentum mu", mu)
         self.velocities = None
 
     def step(self, params, grads):
@@ -132,12 +113,10 @@ class Adam:
     name = "adam"
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        _check_positive("lr", lr)
-        for label, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= b < 1:
-                raise UsageError(f"Adam {label} must be in [0, 1), got {b!r}")
-        _check_positive("eps", eps)
-        self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
+        self.lr = number("lr", lr, above=0)
+        self.beta1 = number("Adam beta1", beta1, low=0, below=1)
+        self.beta2 = number("Adam beta2", beta2, low=0, below=1)
+        self.eps = number("eps", eps, above=0)
         self.t = 0
         self.m = None
         self.v = None

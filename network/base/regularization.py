@@ -1,11 +1,13 @@
-"""L2 and L1 regularisation as a penalty value and a gradient term (chapter 3).
+"""L2 and L1 regularisation as a penalty value and a gradient term, and dropout's mask
+(chapter 3, "Regularization").
 
 Both act on weights only; biases are never decayed (the book's choice).  ``n``
 is the size of the *training* set, whichever set the cost is being evaluated on.
 Expressed as a gradient term, the penalty works with every optimiser; with plain
 SGD the step w -> w - eta (g + term) is exactly the book's update rule.
 
-Deliberately left out: elastic net, max-norm constraints, decaying biases.
+Deliberately left out: elastic net, max-norm constraints, decaying biases, dropout
+schedules.
 """
 
 import numpy as np
@@ -60,3 +62,10 @@ def get_regularizer(name):
     if key not in REGULARIZERS:
         raise UsageError(f"unknown regularization {name!r}; choose L2 or L1")
     return REGULARIZERS[key]
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """(DROPOUT) a mask of ``shape`` that keeps each unit with probability 1 - p and scales
+    the kept ones by 1/(1 - p) (inverted dropout: E[mask] = 1, so nothing changes at
+    test time).  The one place the Network and the ConvNetwork draw their masks."""
+    return ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)

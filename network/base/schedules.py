@@ -28,6 +28,12 @@ from ..errors import UsageError
 KEY = "evaluation_accuracy"
 
 
+def stop_requested(callbacks, network, record):
+    """Call every epoch callback (all of them, even after one asks to stop); True if any did.
+    Every trainer ends its epoch with this."""
+    return any([bool(cb(network, record)) for cb in callbacks])
+
+
 def _accuracy(record):
     if KEY not in record:
         raise UsageError("early stopping and eta schedules watch the validation accuracy: "

@@ -12,7 +12,7 @@ keeps the last complete epoch on disk, prints how to resume and exits with
 settings come from the checkpoint, an explicit option that contradicts them is
 refused (``--epochs`` may raise the planned total), and the result is the same,
 bit for bit, as a run never interrupted.  A NaN or infinite cost or weight stops
-training with the epoch, the mini-batch and the likely cause (network/mlp/divergence.py);
+training with the epoch, the mini-batch and the likely cause (network/base/divergence.py);
 an accuracy stuck at chance level is reported in the summary.
 """
 
@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 from ..mlp.checkpoint import load_checkpoint
-from ..mlp.divergence import DivergenceGuard, TrainingDiverged, chance_level
-from ..errors import UsageError
+from ..mlp.saturation import SaturationWatch, chance_level
+from ..errors import TrainingDiverged, UsageError
 from ..storage.atomic import atomic_write_json
 from ..mlp.network import Network
 from ..mlp.resumable import resume, train
@@ -154,9 +154,9 @@ def _run(args, progress):
         if args.metrics:
             atomic_write_json(args.metrics, metrics)
 
-    guard = DivergenceGuard(chance=chance_level(y_eval, args.sizes[-1]),
+    guard = SaturationWatch(chance=chance_level(y_eval, args.sizes[-1]),
                             evaluation_size=len(y_eval), probe=X_eval[:PROBE_ROWS])
-    callbacks = [guard, report]  # the guard first: a diverged epoch is neither reported nor saved
+    callbacks = [guard, report]  # SGD itself stops a diverged epoch before any callback
     options = dict(lmbda=args.lmbda, regularization=args.regularization, momentum=args.momentum,
                    dropout=args.dropout, monitor_evaluation_cost=True,
                    monitor_evaluation_accuracy=True)

@@ -28,7 +28,6 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +35,11 @@ import numpy as np
 
 from ..base.activations import get_activation
 from ..base.costs import get_cost
+from ..base.checks import number
 from ..errors import UsageError
-from .executor import (THREAD_VARIABLES, DatasetRef, InlineExecutor,  # noqa: F401
-                            build_network, data_fingerprint, default_threads, examples,
-                            local_executor, run_config, run_key, thread_settings,
-                            train_config)
+from .executor import (DatasetRef, InlineExecutor, build_network, data_fingerprint,
+                       default_threads, examples, local_executor, run_config, run_key,
+                       train_config)
 from .results import ResultsFile, dumps_line, read_results
 from ..base.regularization import get_regularizer
 
@@ -50,30 +49,10 @@ SELECTION_NAME = "selection.json"
 # ---- options: name -> (default, check); the order is the run order and table order ----
 
 
-def _number(name, v, low=None, above=None, below=None, whole=False):
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
-        and math.isfinite(v) and (not whole or float(v).is_integer())
-    if ok and low is not None:
-        ok = v >= low
-    if ok and above is not None:
-        ok = v > above
-    if ok and below is not None:
-        ok = v < below
-    if not ok:
-        kind = "a whole number" if whole else "a number"
-        bounds = [f">= {low}" if low is not None else "",
-                  f"> {above}" if above is not None else "",
-                  f"< {below}" if below is not None else ""]
-        bounds = " and ".join(b for b in bounds if b)
-        raise UsageError(f"{name}: each value must be {kind}{' ' + bounds if bounds else ''}, "
-                         f"got {v!r}")
-    return int(v) if whole else float(v)
-
-
 def _sizes(v):
     if not isinstance(v, (list, tuple)) or len(v) < 2:
         raise UsageError(f"sizes: each architecture needs two or more layer sizes, got {v!r}")
-    return [_number("sizes", s, low=1, whole=True) for s in v]
+    return [number("sizes", s, low=1, whole=True) for s in v]
 
 
 def _choice(name, allowed):
@@ -96,15 +75,15 @@ OPTIONS = {
     "output_activation": (None, lambda v: None if v in (None, "default") else
                           get_activation(v).name),
     "init": ("default", _choice("init", ("default", "large"))),
-    "eta": (0.5, lambda v: _number("eta", v, above=0)),
-    "mini_batch_size": (10, lambda v: _number("mini_batch_size", v, low=1, whole=True)),
-    "lmbda": (0.0, lambda v: _number("lmbda", v, low=0)),
+    "eta": (0.5, lambda v: number("eta", v, above=0)),
+    "mini_batch_size": (10, lambda v: number("mini_batch_size", v, low=1, whole=True)),
+    "lmbda": (0.0, lambda v: number("lmbda", v, low=0)),
     "regularization": ("L2", _named(get_regularizer)),
-    "momentum": (0.0, lambda v: _number("momentum", v)),
-    "dropout": (0.0, lambda v: _number("dropout", v, low=0, below=1)),
-    "epochs": (10, lambda v: _number("epochs", v, low=1, whole=True)),
+    "momentum": (0.0, lambda v: number("momentum", v)),
+    "dropout": (0.0, lambda v: number("dropout", v, low=0, below=1)),
+    "epochs": (10, lambda v: number("epochs", v, low=1, whole=True)),
     "dtype": ("float64", _choice("dtype", ("float64", "float32"))),
-    "seed": (0, lambda v: _number("seed", v, low=0, whole=True)),
+    "seed": (0, lambda v: number("seed", v, low=0, whole=True)),
     "backend": (None, _choice("backend", (None, "numba", "numpy"))),
 }
 LOG_UNIFORM = ("eta", "lmbda")  # sampled on a log scale by random search
@@ -147,9 +126,9 @@ def grid_spec(spec=None, **options):
         normalised[name] = checked
     random = raw.get("random")
     if random is not None:
-        random = _number("random", random, low=1, whole=True)
+        random = number("random", random, low=1, whole=True)
     return {"options": normalised, "random": random,
-            "random_seed": _number("random_seed", raw.get("random_seed", 0), low=0, whole=True),
+            "random_seed": number("random_seed", raw.get("random_seed", 0), low=0, whole=True),
             "training_cost": bool(raw.get("training_cost", False))}
 
 

@@ -12,60 +12,39 @@ the whole mini-batch (chapter 2, problem 5); the caller's data is never shuffled
 in place; training and evaluation data may be in either layout, no ``convert``
 flag; the regularisation term of ``total_cost`` uses the training-set size; the
 cross-entropy never takes log 0; ``sigmoid`` never overflows; each monitored
-quantity is computed once per epoch.
+quantity is computed once per epoch; a run whose weights or costs become NaN
+stops with ``TrainingDiverged`` instead of training on NaN.
 
 Two training paths give the same weights from the same seed (to ~1e-12 in
 float64): ``backend="numba"`` (the default when numba imports) runs each epoch
-in one compiled kernel (``network/mlp/kernels.py``); ``backend="numpy"`` is the
-plain matrix-based reference (``network/mlp/backprop.py``).  The kernel covers every
-cost, activation and regulariser here, plain SGD, momentum and dropout (with
-the same random draws); other optimisers (Adam, custom ones) fall back to the
-NumPy path automatically.  Each epoch's record says which path ran.
+in one compiled kernel; ``backend="numpy"`` is the plain matrix-based reference
+(``network/mlp/epoch.py`` holds both; ``backprop.py`` the equations).  Adam and
+custom optimisers always take the NumPy path.  Each epoch's record says which
+path ran.
 
-Deliberately left out: convolutional layers (chapter 6 has its own modules),
-file formats (``model_io.py``), data loading (``mnist_loader.py``).
+Deliberately left out: convolutional layers (``network/conv``), file formats
+(``io.py``), data loading (``network/data``).
 """
 
-import copy
 import sys
 import time
 
 import numpy as np
 
-from . import backprop, kernels
-from ..base.activations import ACTIVATIONS, Sigmoid, get_activation
-from ..base.costs import COSTS, CrossEntropyCost, default_output_activation, get_cost
-from .data_format import as_examples
-from ..errors import UsageError
+from ..base.activations import Sigmoid, get_activation
+from ..base.checks import number, training_arguments
+from ..base.costs import CrossEntropyCost, default_output_activation, get_cost
+from ..base.divergence import check_epoch
 from ..base.jit import HAVE_NUMBA
 from ..base.optimizers import SGD, Momentum
-from .pixels import pixel_table
 from ..base.regularization import get_regularizer
+from ..base.schedules import stop_requested
+from ..errors import UsageError
+from . import backprop, epoch
+from .data_format import as_examples
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
 COMPACT_EVAL_CHUNK = 1_000  # uint8 rows made float at a time (8 MB, not 63 MB, per chunk)
-
-
-def _is_whole(value):
-    """A whole number that is not a bool (True is an int in Python, but not an epoch count)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_number(name, value, low=None, low_inclusive=True, high=None):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        try:
-            v = float(value)
-        except OverflowError:  # a Python int beyond float range
-            ok = False
-        else:
-            ok = np.isfinite(v) and (low is None or (v >= low if low_inclusive else v > low)) \
-                and (high is None or v < high)
-    if not ok:
-        bound = "" if low is None else (f" >= {low}" if low_inclusive else f" > {low}")
-        if high is not None:
-            bound += f" and < {high}"
-        raise UsageError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
 class Network:
@@ -80,18 +59,13 @@ class Network:
     from one ``np.random.Generator``, so the same seed gives the same network.
     ``dtype``: float64 (default) or float32.
     ``backend``: "numba" (the default when numba is installed) trains each epoch in
-    one compiled kernel; "numpy" uses the matrix-based NumPy reference.  Both draw
-    the same random numbers and give the same weights; optimisers other than
-    plain SGD and momentum always use the NumPy path.
+    one compiled kernel; "numpy" uses the matrix-based NumPy reference.
     """
 
     def __init__(self, sizes, cost=CrossEntropyCost, activation=Sigmoid,
                  output_activation=None, init="default", seed=None, rng=None,
                  dtype=np.float64, backend=None):
-        sizes = list(sizes)
-        if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sizes):
-            raise UsageError(f"sizes must be two or more positive whole numbers, got {sizes!r}")
-        self.sizes = [int(s) for s in sizes]
+        self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
         self.cost = get_cost(cost)
         self.activation = get_activation(activation)
@@ -102,23 +76,13 @@ class Network:
         if self.dtype not in (np.float64, np.float32):
             raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
-        if backend is None:
-            backend = "numba" if HAVE_NUMBA else "numpy"
-        if backend not in ("numba", "numpy"):
-            raise UsageError(f"backend must be 'numba' or 'numpy', got {backend!r}")
-        if backend == "numba" and not HAVE_NUMBA:
-            raise UsageError("backend 'numba' needs numba, which is not installed (or is "
-                             "disabled by NNDL_NO_NUMBA); use backend='numpy'")
-        self.backend = backend
+        self.backend = check_backend(backend)
         self.training_set_size = None  # n in the L1/L2 terms, set by SGD
         self.history = []              # one dict per trained epoch (see SGD)
         self.optimizer = None
-        if init == "default":
-            self.default_weight_initializer()
-        elif init == "large":
-            self.large_weight_initializer()
-        else:
+        if init not in ("default", "large"):
             raise UsageError(f"init must be 'default' or 'large', got {init!r}")
+        self.default_weight_initializer() if init == "default" else self.large_weight_initializer()
 
     # ---- initialisation (chapter 3, "Weight initialization") -------------------------
 
@@ -154,16 +118,15 @@ class Network:
     def _outputs(self, X):
         """(z^L, a^L) for the rows of X (an array or Examples), evaluated in chunks to
         bound memory (compact uint8 pixels become floats one chunk at a time)."""
-        zs, outs = [], []
         chunks = X.chunks(COMPACT_EVAL_CHUNK if X.compact else EVAL_CHUNK) \
             if hasattr(X, "chunks") else (
             X[start:start + EVAL_CHUNK] for start in range(0, X.shape[0], EVAL_CHUNK))
+        zs, outs = [], []
         for a in chunks:
-            for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-                z = a @ w.T + b.T               # (FF) (rows, n_in) @ (n_in, n_out)
-                a = (self.output_activation if l == self.num_layers - 2 else self.activation).fn(z)
-            zs.append(z)
-            outs.append(a)
+            z, activations = backprop.feedforward(self.weights, self.biases, a, self.activation,
+                                                  self.output_activation)
+            zs.append(z[-1])
+            outs.append(activations[-1])
         return np.concatenate(zs), np.concatenate(outs)
 
     # ---- gradients -------------------------------------------------------------------
@@ -177,11 +140,11 @@ class Network:
         ex = as_examples([(x, y)], self.sizes[0], self.sizes[-1], self.dtype, "backprop")
         return self._gradients(ex.X, ex.Y)
 
-    def _gradients(self, X, Y, dropout_masks=None):
+    def _gradients(self, X, Y):
         zs, activations = backprop.feedforward(self.weights, self.biases, X, self.activation,
-                                               self.output_activation, dropout_masks)
+                                               self.output_activation)
         return backprop.backward(self.weights, zs, activations, Y, self.cost, self.activation,
-                                 self.output_activation, dropout_masks)
+                                 self.output_activation)
 
     def cost_gradient(self, data, lmbda=0.0, training_set_size=None, regularization="L2"):
         """(nabla_b, nabla_w): the gradient of ``total_cost(data, lmbda, ...)`` itself,
@@ -208,119 +171,7 @@ class Network:
         """
         ex = as_examples(mini_batch, self.sizes[0], self.sizes[-1], self.dtype, "mini_batch")
         n = len(ex) if n is None else n
-        self._step(ex.X, ex.Y, SGD(eta), get_regularizer("L2"), lmbda, n, 0.0)
-
-    def _dropout_masks(self, m, p):
-        """(DROPOUT) keep each hidden unit with probability 1 - p, scaled by 1/(1 - p)."""
-        return [((self.rng.random((m, n)) >= p) / (1.0 - p)).astype(self.dtype)
-                for n in self.sizes[1:-1]]
-
-    def _step(self, X, Y, optimizer, regularizer, lmbda, n, dropout):
-        masks = self._dropout_masks(X.shape[0], dropout) if dropout else None
-        nabla_b, nabla_w = self._gradients(X, Y, masks)
-        if lmbda:
-            # (L2)/(L1) the penalty's gradient term; biases are not regularised.
-            nabla_w = [g + regularizer.gradient(w, lmbda, n) for g, w in zip(nabla_w, self.weights)]
-        optimizer.step(self.weights + self.biases, nabla_w + nabla_b)  # (SGD) or (MOMENTUM)
-
-    def _kernel_supports(self, optimizer):
-        """Whether the numba kernel can run this configuration (else: the NumPy path)."""
-        return (self.backend == "numba" and HAVE_NUMBA
-                and type(optimizer) in (SGD, Momentum)
-                and self.cost in COSTS.values()
-                and self.activation.name in kernels.ACTIVATION_CODES
-                and self.activation.name != "softmax"
-                and self.output_activation.name in kernels.ACTIVATION_CODES
-                and ACTIVATIONS.get(self.activation.name) is self.activation
-                and ACTIVATIONS.get(self.output_activation.name) is self.output_activation)
-
-    def _train_epoch(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
-        """One pass over the training data in a fresh random order.
-
-        Returns (backend that ran, index of the first mini-batch after which some
-        weight or bias was not finite, or -1; 0 if the epoch started that way).
-        Finiteness is checked once at the end of the epoch; only when that fails is
-        the epoch replayed from a snapshot, checking after every mini-batch.
-        """
-        if self._kernel_supports(optimizer):
-            return "numba", self._train_epoch_numba(ex, mini_batch_size, optimizer,
-                                                    regularizer, lmbda, dropout)
-        return "numpy", self._train_epoch_numpy(ex, mini_batch_size, optimizer, regularizer,
-                                                lmbda, dropout)
-
-    def _params_finite(self):
-        return all(np.all(np.isfinite(p)) for p in self.weights + self.biases)
-
-    def _train_epoch_numpy(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
-        """The NumPy path; returns the first non-finite mini-batch as _train_epoch."""
-        start_finite = self._params_finite()
-        snapshot = copy.deepcopy((self.weights, self.biases, optimizer, self.rng))
-        self._numpy_batches(ex, mini_batch_size, optimizer, regularizer, lmbda, dropout)
-        if self._params_finite():
-            return -1
-        if not start_finite:
-            return 0
-        # Replay the epoch from the snapshot (same draws), checking after every step.
-        end = (self.weights, self.biases, self.rng)
-        self.weights, self.biases, replay_optimizer, self.rng = snapshot
-        try:
-            return self._numpy_batches(ex, mini_batch_size, replay_optimizer, regularizer,
-                                       lmbda, dropout, check_each_batch=True)
-        finally:
-            self.weights, self.biases, self.rng = end
-
-    def _numpy_batches(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout,
-                       check_each_batch=False):
-        order = self.rng.permutation(len(ex))  # the caller's data stays as it was
-        for b, k in enumerate(range(0, len(ex), mini_batch_size)):
-            idx = order[k:k + mini_batch_size]
-            self._step(ex.rows(idx), ex.Y[idx], optimizer, regularizer, lmbda,
-                       len(ex), dropout)
-            if check_each_batch and not self._params_finite():
-                return b
-        return -1
-
-    def _train_epoch_numba(self, ex, mini_batch_size, optimizer, regularizer, lmbda, dropout):
-        """The compiled path: the same permutation and dropout draws as the NumPy path
-        (one ``rng.random`` call per epoch gives the same numbers as one per mini-batch
-        and layer), then one kernel call for the whole epoch."""
-        n = len(ex)
-        order = self.rng.permutation(n)
-        n_hidden = sum(self.sizes[1:-1])
-        uniforms = self.rng.random(n * n_hidden) if dropout else np.zeros(0)
-        dtype = self.dtype
-        params = kernels.pack(self.weights, self.biases, dtype)
-        if type(optimizer) is Momentum:
-            if optimizer.velocities is None:
-                optimizer.velocities = [np.zeros_like(p) for p in self.weights + self.biases]
-            velocity = kernels.pack(optimizer.velocities[:len(self.weights)],
-                                    optimizer.velocities[len(self.weights):], dtype)
-            mu = optimizer.mu
-        else:
-            velocity, mu = np.zeros(0, dtype=dtype), 0.0
-        indptr, indices, values = ex.nonzero_entries()
-        widths, w_off, b_off, u_off = kernels.layout(self.sizes)
-        penalty = kernels.PENALTY_CODES[regularizer.name] if lmbda else kernels.NO_PENALTY
-        args = (values, indptr, indices, pixel_table(dtype), np.ascontiguousarray(ex.Y), order,
-                int(mini_batch_size))
-        rest = (np.asarray(self.sizes, dtype=np.int64), widths, w_off, b_off, u_off,
-                kernels.ACTIVATION_CODES[self.activation.name],
-                kernels.ACTIVATION_CODES[self.output_activation.name],
-                kernels.COST_CODES[self.cost.name], penalty, float(optimizer.eta),
-                float(lmbda) / n, float(mu), float(dropout), uniforms)
-        start = (params.copy(), velocity.copy())
-        kernels.train_epoch(*args, params, velocity, *rest, False)
-        first_bad = -1
-        if not np.all(np.isfinite(params)):
-            if not np.all(np.isfinite(start[0])):
-                first_bad = 0
-            else:  # replay from the start (same order and draws), checking every step
-                first_bad = kernels.train_epoch(*args, start[0], start[1], *rest, True)
-        kernels.unpack(params, self.sizes, self.weights, self.biases)
-        if type(optimizer) is Momentum:
-            kernels.unpack(velocity, self.sizes, optimizer.velocities[:len(self.weights)],
-                           optimizer.velocities[len(self.weights):])
-        return first_bad
+        epoch.step(self, ex.X, ex.Y, SGD(eta), get_regularizer("L2"), lmbda, n, 0.0)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
@@ -336,38 +187,59 @@ class Network:
         ``Epoch j: correct / n``.
 
         Beyond the book: ``regularization`` "L2" or "L1" (strength ``lmbda``);
-        ``momentum`` mu (problem 26) or any ``optimizer`` from optimizers.py;
+        ``momentum`` mu (problem 26) or any ``optimizer`` from base/optimizers.py;
         ``dropout`` p for hidden units; ``callbacks``, each called as
         ``cb(network, record)`` after every epoch with that epoch's record (also
         appended to ``self.history``), stop training by returning True.
 
-        A record holds "epoch", "seconds", "eta", the monitored values, "backend"
-        (the path that ran: "numba" or "numpy") and "first_nonfinite_batch": the
-        index of the first mini-batch after which some weight or bias was NaN or
-        infinite (0 if the epoch began so), or -1.  Training does not stop there.
+        A record holds "epoch" (from 0), "seconds", "eta", the monitored values,
+        "backend" (the path that ran: "numba" or "numpy") and
+        "first_nonfinite_batch": the first mini-batch after which some weight or
+        bias was NaN or infinite (0 if the epoch began so), or -1.  Such an epoch,
+        or a monitored cost that is not finite, ends training with TrainingDiverged.
         """
-        train = as_examples(training_data, self.sizes[0], self.sizes[-1], self.dtype,
-                            "training_data")
         if test_data is not None:
             evaluation_data, monitor_evaluation_accuracy = test_data, True
+        train, evaluation, regularizer, optimizer, callbacks = self._sgd_arguments(
+            training_data, evaluation_data, epochs, mini_batch_size, eta, lmbda, regularization,
+            momentum, optimizer, dropout, callbacks)
+        n = len(train)
+        lists = {"evaluation_cost": [], "evaluation_accuracy": [], "training_cost": [],
+                 "training_accuracy": []}
+        for j in range(epochs):
+            start = time.perf_counter()
+            backend, first_bad = epoch.train_epoch(self, train, mini_batch_size, optimizer,
+                                                   regularizer, lmbda, dropout)
+            record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
+                      "eta": optimizer.eta, "backend": backend,
+                      "first_nonfinite_batch": first_bad}
+            self._monitor(train, "training", monitor_training_cost, monitor_training_accuracy,
+                          lmbda, n, regularizer, record, lists)
+            if evaluation is not None:
+                self._monitor(evaluation, "evaluation", monitor_evaluation_cost,
+                              monitor_evaluation_accuracy, lmbda, n, regularizer, record, lists)
+            self.history.append(record)
+            self._check_finite(record)
+            if verbose:
+                self._print_epoch(j, record, test_data is not None, n)
+            if stop_requested(callbacks, self, record):
+                break
+        return (lists["evaluation_cost"], lists["evaluation_accuracy"], lists["training_cost"],
+                lists["training_accuracy"])
+
+    def _sgd_arguments(self, training_data, evaluation_data, epochs, mini_batch_size, eta, lmbda,
+                       regularization, momentum, optimizer, dropout, callbacks):
+        """Every check of SGD's arguments, before any weight moves; returns (training
+        Examples, evaluation Examples or None, regularizer, optimizer, callbacks)."""
+        train = as_examples(training_data, self.sizes[0], self.sizes[-1], self.dtype,
+                            "training_data")
         evaluation = None if evaluation_data is None else as_examples(
             evaluation_data, self.sizes[0], self.sizes[-1], self.dtype, "evaluation_data")
-        if not _is_whole(epochs) or epochs < 0:
-            raise UsageError(f"epochs must be a whole number >= 0, got {epochs!r}")
-        if not _is_whole(mini_batch_size) or mini_batch_size < 1:
-            raise UsageError(f"mini_batch_size must be a whole number >= 1, got {mini_batch_size!r}")
-        if mini_batch_size > len(train):
-            raise UsageError(f"mini_batch_size {mini_batch_size} is larger than the training "
-                             f"data ({len(train)} examples); use at most {len(train)}")
-        _check_number("eta", eta, 0, low_inclusive=False)
-        _check_number("lmbda", lmbda, 0)
-        _check_number("dropout", dropout, 0, high=1)
-        _check_number("momentum mu", momentum)
+        callbacks = training_arguments(epochs, mini_batch_size, eta, len(train), lmbda=lmbda,
+                                       callbacks=callbacks)
+        number("dropout", dropout, low=0, below=1)
+        number("momentum mu", momentum)
         regularizer = get_regularizer(regularization)
-        callbacks = list(callbacks)
-        for cb in callbacks:
-            if not callable(cb):
-                raise UsageError(f"callbacks must be callables cb(network, record), got {cb!r}")
         if optimizer is not None and not (callable(getattr(optimizer, "step", None))
                                           and hasattr(optimizer, "eta")):
             raise UsageError(f"optimizer must be an object with step(params, grads) and eta, such "
@@ -375,60 +247,49 @@ class Network:
         if optimizer is None:
             optimizer = Momentum(eta, momentum) if momentum else SGD(eta)
         self.optimizer = optimizer
-        n = len(train)
-        self.training_set_size = n
+        self.training_set_size = len(train)
+        return train, evaluation, regularizer, optimizer, callbacks
 
-        evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = [], [], [], []
-        for j in range(epochs):
-            start = time.perf_counter()
-            backend, first_bad = self._train_epoch(train, mini_batch_size, optimizer,
-                                                   regularizer, lmbda, dropout)
-            record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
-                      "eta": optimizer.eta, "backend": backend,
-                      "first_nonfinite_batch": first_bad}
-            if monitor_training_cost or monitor_training_accuracy:
-                cost, correct = self._cost_and_correct(train, lmbda, n, regularizer)
-                if monitor_training_cost:
-                    training_cost.append(cost)
-                    record["training_cost"] = cost
-                if monitor_training_accuracy:
-                    training_accuracy.append(correct)
-                    record["training_accuracy"] = correct / len(train)
-            if evaluation is not None and (monitor_evaluation_cost or monitor_evaluation_accuracy):
-                cost, correct = self._cost_and_correct(evaluation, lmbda, n, regularizer)
-                if monitor_evaluation_cost:
-                    evaluation_cost.append(cost)
-                    record["evaluation_cost"] = cost
-                if monitor_evaluation_accuracy:
-                    evaluation_accuracy.append(correct)
-                    record["evaluation_accuracy"] = correct / len(evaluation)
-                    record["evaluation_correct"] = correct
-                    record["evaluation_size"] = len(evaluation)
-            self.history.append(record)
-            if verbose:
-                self._print_epoch(j, record, test_data is not None, len(train),
-                                  None if evaluation is None else len(evaluation))
-            if any([bool(cb(self, record)) for cb in callbacks]):
-                break
-        return evaluation_cost, evaluation_accuracy, training_cost, training_accuracy
+    def _monitor(self, ex, name, want_cost, want_accuracy, lmbda, n, regularizer, record, lists):
+        """Cost and accuracy on ``ex`` from one forward pass, into the record and the lists."""
+        if not (want_cost or want_accuracy):
+            return
+        cost, correct = self._cost_and_correct(ex, lmbda, n, regularizer)
+        if want_cost:
+            lists[f"{name}_cost"].append(cost)
+            record[f"{name}_cost"] = cost
+        if want_accuracy:
+            lists[f"{name}_accuracy"].append(correct)
+            record[f"{name}_accuracy"] = correct / len(ex)
+            record[f"{name}_correct"] = correct
+            record[f"{name}_size"] = len(ex)
+
+    def _check_finite(self, record):
+        """(base/divergence.py) stop with TrainingDiverged on NaN or infinite weights or costs."""
+        parameters = [(f"weights[{l}]", w) for l, w in enumerate(self.weights)] + \
+                     [(f"biases[{l}]", b) for l, b in enumerate(self.biases)]
+        costs = {k: record[k] for k in ("training_cost", "evaluation_cost") if k in record}
+        unbounded = self.activation.name if self.activation.name in ("relu", "identity") else None
+        check_epoch(record["epoch"], parameters, costs, self.optimizer,
+                    record["first_nonfinite_batch"], unbounded)
 
     @staticmethod
-    def _print_epoch(j, record, book_form, n_train, n_eval):
+    def _print_epoch(j, record, book_form, n_train):
         out = sys.stdout
         if book_form:
-            print(f"Epoch {j}: {record['evaluation_correct']} / {n_eval}", file=out)
+            print(f"Epoch {j}: {record['evaluation_correct']} / {record['evaluation_size']}",
+                  file=out)
             return
         print(f"Epoch {j} training complete", file=out)
         if "training_cost" in record:
             print(f"Cost on training data: {record['training_cost']}", file=out)
         if "training_accuracy" in record:
-            print(f"Accuracy on training data: {round(record['training_accuracy'] * n_train)}"
-                  f" / {n_train}", file=out)
+            print(f"Accuracy on training data: {record['training_correct']} / {n_train}", file=out)
         if "evaluation_cost" in record:
             print(f"Cost on evaluation data: {record['evaluation_cost']}", file=out)
         if "evaluation_correct" in record:
-            print(f"Accuracy on evaluation data: {record['evaluation_correct']} / {n_eval}",
-                  file=out)
+            print(f"Accuracy on evaluation data: {record['evaluation_correct']} / "
+                  f"{record['evaluation_size']}", file=out)
 
     # ---- evaluation ------------------------------------------------------------------
 
@@ -469,5 +330,29 @@ class Network:
 
     def save(self, filename):
         """Save as JSON in network2.py's format (plus extra keys); atomic."""
-        from .io import save_network
+        from .io import save_network  # the book's API saves from the class; io.py builds Networks
         save_network(self, filename)
+
+
+def check_sizes(sizes):
+    """The layer sizes as a list of ints, or a UsageError: two or more whole numbers >= 1."""
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise UsageError(f"sizes must be a list of layer sizes such as [784, 30, 10], "
+                         f"got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise UsageError(f"sizes must be two or more positive whole numbers, got {sizes!r}")
+    return [number("sizes", s, low=1, whole=True) for s in sizes]
+
+
+def check_backend(backend):
+    """"numba" or "numpy" (None: numba when it is installed and not disabled)."""
+    if backend is None:
+        return "numba" if HAVE_NUMBA else "numpy"
+    if backend not in ("numba", "numpy"):
+        raise UsageError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    if backend == "numba" and not HAVE_NUMBA:
+        raise UsageError("backend 'numba' needs numba, which is not installed (or is "
+                         "disabled by NNDL_NO_NUMBA); use backend='numpy'")
+    return backend

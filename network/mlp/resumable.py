@@ -9,7 +9,7 @@
     net, _ = resume("run.ckpt.npz", (X, y))   # the same final weights as without the break
 
 ``train`` is ``Network.SGD`` plus a ``Checkpointer`` callback (the last one,
-so a callback that raises -- e.g. the divergence guard -- stops before a bad
+so a callback that raises stops before a bad
 state is saved) and a checkpoint of the untrained state, so even an
 interruption in the first epoch can be resumed.  ``resume`` needs only the
 checkpoint and the same training data: the architecture, the hyperparameters,
