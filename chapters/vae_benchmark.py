@@ -59,11 +59,11 @@ def data():
 def run_numpy(X, X_test, epochs, seed):
     rng = np.random.default_rng(seed)
     model = VAE(20, (400,), "relu", rng=rng, dtype=np.float32)
-    h = train(model, X, epochs, 128, Adam(1e-3), 1.0, rng, X_test=X_test,
-              on_epoch=lambda r: print(f"  numpy   epoch {r['epoch']}: train {r['train_loss']:.2f} "
-                                       f"test {r['test_loss']:.2f} {r['seconds']:.2f} s", flush=True))
-    return [{"train_loss": a, "test_loss": b, "seconds": c}
-            for a, b, c in zip(h["train_loss"], h["test_loss"], h["seconds"])]
+    history = train(model, X, epochs, 128, Adam(1e-3), 1.0, rng, X_test=X_test,
+                    callbacks=[lambda m, r: print(
+                        f"  numpy   epoch {r['epoch']}: train {r['train_loss']:.2f} "
+                        f"test {r['test_loss']:.2f} {r['seconds']:.2f} s", flush=True)])
+    return [{k: r[k] for k in ("train_loss", "test_loss", "seconds")} for r in history]
 
 
 def run_torch(X, X_test, epochs, seed):
@@ -117,7 +117,7 @@ def run_torch(X, X_test, epochs, seed):
                 test += loss_fn(logits, xb, mu, lv).item() * len(xb)
         test /= len(Xv)
         out.append({"train_loss": total / len(Xt), "test_loss": test, "seconds": seconds})
-        print(f"  pytorch epoch {len(out)}: train {total / len(Xt):.2f} test {test:.2f} {seconds:.2f} s",
+        print(f"  pytorch epoch {len(out) - 1}: train {total / len(Xt):.2f} test {test:.2f} {seconds:.2f} s",
               flush=True)
     return out
 
@@ -167,7 +167,7 @@ def main():
     print(f"{'epoch':>5}  {'numpy':>26}  {'pytorch':>26}")
     for e in range(ARGS.epochs):
         a = results["numpy"][0][e]
-        row = f"{e + 1:5d}  {a['train_loss']:8.2f} {a['test_loss']:8.2f} {a['seconds']:7.2f} s"
+        row = f"{e:5d}  {a['train_loss']:8.2f} {a['test_loss']:8.2f} {a['seconds']:7.2f} s"
         if have_torch:
             b = results["torch"][0][e]
             row += f"  {b['train_loss']:8.2f} {b['test_loss']:8.2f} {b['seconds']:7.2f} s"

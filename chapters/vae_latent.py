@@ -37,8 +37,8 @@ from network.vae import VAE
 from network.vae.io import load as load_vae, save as save_vae
 from network.vae.latent import (class_mixture_moments, kl_phases, log_time_smooth,
                                 mixture_density, shortest_tour, slider_codes)
-from network.vae.loss import kl_divergence, sigmoid
-from network.vae.train import train
+from network.vae.loss import sigmoid
+from network.vae.train import records_from_columns, train
 
 # ---- defaults (the issue's reference setup); --quick overrides ----------------------------
 HIDDEN, EPOCHS, BATCH_SIZE, LR = (400,), 10, 128, 1e-3
@@ -70,8 +70,9 @@ def get_run(ctx, latent_dim, beta):
     """Train a VAE, or reuse it from this invocation or from out/vae/models/ when the saved
     run has exactly this configuration; 2-D runs also record encoder snapshots.
 
-    Returns {"model", "history", "snapshots"}; snapshots (2-D only) hold the probe images'
-    mu and logvar (steps, n, 2) for digits MIX_DIGITS of the test set.
+    Returns {"model", "epochs", "steps", "snapshots"}: the per-epoch records and per-step
+    series of the run; snapshots (2-D only) hold the probe images' mu and logvar (steps, n, 2)
+    for digits MIX_DIGITS of the test set.
     """
     key = (latent_dim, beta, ctx.quick, ctx.seed)
     if key in _RUNS:
@@ -94,7 +95,8 @@ def get_run(ctx, latent_dim, beta):
             atomic_write_bytes(Path(f"{stem}.snapshots.npz"), _npz_bytes(
                 steps=np.array(s["steps"]), mu=np.array(s["mu"]), logvar=np.array(s["logvar"]),
                 labels=s["labels"]))
-        atomic_write_json(Path(f"{stem}.run.json"), {"config": config, "history": run["history"]})
+        atomic_write_json(Path(f"{stem}.run.json"), {"config": config, "epochs": run["epochs"],
+                                                      "steps": run["steps"]})
     _RUNS[key] = run
     return run
 
@@ -122,7 +124,12 @@ def _load_run(stem, config):
             snaps = {"steps": d["steps"].tolist(), "mu": list(d["mu"]), "logvar": list(d["logvar"]),
                      "labels": d["labels"]}
     print(f"   reusing the trained VAE {stem.name} (same configuration)", flush=True)
-    return {"model": load_vae(stem.with_suffix(".npz")), "history": saved["history"], "snapshots": snaps}
+    if "history" in saved:   # written before the metrics layout was shared: per-key lists
+        epochs, steps = records_from_columns(saved["history"])
+    else:
+        epochs, steps = saved["epochs"], saved["steps"]
+    return {"model": load_vae(stem.with_suffix(".npz")), "epochs": epochs, "steps": steps,
+            "snapshots": snaps}
 
 
 def _train_run(config, X_train, X_test, y_test):
@@ -148,17 +155,18 @@ def _train_run(config, X_train, X_test, y_test):
     label = f"latent {latent_dim}, beta {beta:g}"
     print(f"   training VAE 784-{'-'.join(map(str, config['hidden']))}-{latent_dim}, beta {beta:g}, "
           f"{epochs} epochs on {len(X_train)} images", flush=True)
-    history = train(model, X_train, epochs, batch, Adam(config["lr"]), beta, rng, X_test=X_test,
-                    on_step=on_step,
-                    on_epoch=lambda r: print(f"     {label}: epoch {r['epoch']}: train {r['train_loss']:.2f} "
-                                             f"test {r['test_loss']:.2f} (KL {r['test_kl']:.2f}) "
-                                             f"{r['seconds']:.1f} s", flush=True))
-    return {"model": model, "history": history, "snapshots": snaps}
+    train(model, X_train, epochs, batch, Adam(config["lr"]), beta, rng, X_test=X_test,
+          on_step=on_step,
+          callbacks=[lambda m, r: print(f"     {label}: epoch {r['epoch']}: train {r['train_loss']:.2f} "
+                                        f"test {r['test_loss']:.2f} (KL {r['test_kl']:.2f}) "
+                                        f"{r['seconds']:.1f} s", flush=True)])
+    return {"model": model, "epochs": model.history, "steps": model.steps, "snapshots": snaps}
 
 
-def epoch_summary(history):
-    return {k: history[k] for k in ("train_loss", "test_loss", "kl", "reconstruction",
-                                    "test_kl", "seconds")}
+def epoch_summary(run):
+    """A run's per-epoch numbers as lists, one per quantity (what the figures read)."""
+    return {k: [r[k] for r in run["epochs"]] for k in ("train_loss", "test_loss", "kl",
+                                                        "reconstruction", "test_kl", "seconds")}
 
 
 def encode_mu(model, X, chunk=10000):
@@ -171,8 +179,8 @@ def encode_mu(model, X, chunk=10000):
 def kl_phases_compute(ctx):
     arrays, result = {}, {"runs": {}}
     for k in PHASE_DIMS:
-        h = get_run(ctx, k, 1.0)["history"]
-        kl, rec = np.array(h["step_kl"]), np.array(h["step_reconstruction"])
+        h = get_run(ctx, k, 1.0)
+        kl, rec = np.array(h["steps"]["kl"]), np.array(h["steps"]["reconstruction"])
         arrays[f"kl_{k}"], arrays[f"rec_{k}"] = kl, rec
         result["runs"][str(k)] = {"phases": kl_phases(kl), "steps": len(kl), **epoch_summary(h)}
     result["arrays"] = ctx.save_npz(**arrays)
@@ -225,7 +233,7 @@ def beta_compute(ctx):
                              for c, d in enumerate(MIX_DIGITS)} for p, b in enumerate(betas)}
     return {"betas": list(betas), "digits": list(MIX_DIGITS), "snapshot_steps": steps,
             "final_class_moments": final, "arrays": arrays,
-            "runs": {f"beta {b:g}": epoch_summary(r["history"]) for b, r in zip(betas, runs)}}
+            "runs": {f"beta {b:g}": epoch_summary(r) for b, r in zip(betas, runs)}}
 
 
 @chapter.plotter("beta")
@@ -254,7 +262,7 @@ def scatter3d_compute(ctx):
     mu = encode_mu(run["model"], X_test)
     centres = np.stack([mu[y_test == d].mean(axis=0) for d in range(10)])
     return {"arrays": ctx.save_npz(mu=mu, labels=y_test), "class_means": centres.tolist(),
-            "run": epoch_summary(run["history"])}
+            "run": epoch_summary(run)}
 
 
 @chapter.plotter("scatter3d")

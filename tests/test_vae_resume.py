@@ -51,8 +51,10 @@ def cli(mnist, monkeypatch, capsys):
 
 
 def without_seconds(metrics):
-    """Metrics minus the wall-clock seconds, the one entry no rerun reproduces."""
-    return {k: v for k, v in metrics.items() if k != "seconds"}
+    """Per-epoch records (a history, or a metrics file's "epochs") minus the wall-clock
+    seconds, the one entry no rerun reproduces."""
+    records = metrics["epochs"] if isinstance(metrics, dict) else metrics
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
 def same_model(a, b):
@@ -61,13 +63,13 @@ def same_model(a, b):
 
 
 class StopAt:
-    """on_epoch callback raising KeyboardInterrupt when ``epoch`` is reported: that epoch is never
-    saved, as with a Ctrl-C during it."""
+    """Epoch callback raising KeyboardInterrupt when ``epoch`` (counted from 0) is reported:
+    that epoch is never saved, as with a Ctrl-C during it."""
 
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def __call__(self, record):
+    def __call__(self, model, record):
         if record["epoch"] == self.epoch:
             raise KeyboardInterrupt
 
@@ -92,13 +94,14 @@ def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path, mnist, m
     stopped, opt2, rng2 = fresh(make_optimizer)
     with pytest.raises(KeyboardInterrupt):
         train(stopped, X, 3, 128, opt2, 1.0, rng2, Xt, checkpoint=tmp_path / "b.npz",
-              on_epoch=StopAt(saved_epochs + 1))
+              callbacks=[StopAt(saved_epochs)])
     assert load_checkpoint(tmp_path / "b.npz").epochs_done == saved_epochs
 
     resumed, resumed_history = resume(tmp_path / "b.npz", X, Xt)
     assert same_model(model, resumed)
     assert without_seconds(resumed_history) == without_seconds(history)
-    assert resumed_history["epoch"] == [1, 2, 3] and len(resumed_history["step_kl"]) == 15
+    assert [r["epoch"] for r in resumed_history] == [0, 1, 2]
+    assert resumed.steps == model.steps and len(resumed.steps["kl"]) == 15
     ck = load_checkpoint(tmp_path / "b.npz")
     assert ck.epochs_done == 3 and ck.epochs_remaining == 0
     assert ck.rng.bit_generator.state == rng.bit_generator.state
@@ -134,12 +137,12 @@ def test_a_resume_that_forgets_any_piece_of_state_is_caught_by_the_comparison(tm
     stopped, opt2, rng2 = fresh(lambda: Adam(1e-3))
     with pytest.raises(KeyboardInterrupt):
         train(stopped, X, 3, 128, opt2, 1.0, rng2, Xt, checkpoint=tmp_path / "b.npz",
-              on_epoch=StopAt(2))
+              callbacks=[StopAt(1)])
     ck = load_checkpoint(tmp_path / "b.npz")
     forget(ck)
     resumed, resumed_history = resume(tmp_path / "b.npz", X, Xt, loaded=ck,
                                       checkpoint=tmp_path / "c.npz")
-    assert resumed_history["test_loss"] != history["test_loss"]
+    assert [r["test_loss"] for r in resumed_history] != [r["test_loss"] for r in history]
     if forget is not forget_eval_seed:  # that seed changes only the held-out noise
         assert not same_model(model, resumed)
 
@@ -165,7 +168,7 @@ def test_non_finite_state_is_never_checkpointed_and_the_old_file_stays(tmp_path,
     model.mu_weight[0, 0] = np.nan
     training = {"epochs": 2, "batch_size": 128, "beta": 1.0, "training_size": 600, "eval_seed": 1}
     with pytest.raises(UsageError, match="NaN or infinite"):
-        save_checkpoint(path, model, opt, rng, history, training)
+        save_checkpoint(path, model, opt, rng, training)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["d.npz"]
 
@@ -181,11 +184,12 @@ def test_cli_resume_extends_a_run_to_the_uninterrupted_model_and_metrics(tmp_pat
     code, out, err = cli("--resume", tmp_path / "b.npz", "--epochs", 3,
                          "--save", tmp_path / "b.model.npz", "--metrics", tmp_path / "b.json")
     assert code == 0, err
-    assert "Resuming" in out and "Epoch 1:" not in out and "Epoch 3:" in out
+    assert "Resuming" in out and "Epoch 0:" not in out and "Epoch 2:" in out
     assert same_model(vae_io.load(tmp_path / "a.model.npz"), vae_io.load(tmp_path / "b.model.npz"))
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
     assert without_seconds(a) == without_seconds(b)
-    assert len(b["test_loss"]) == 3 and b["config"]["epochs"] == 3
+    assert len(b["epochs"]) == 3 and b["config"]["epochs"] == 3
+    assert a["steps"] == b["steps"] and len(b["steps"]["kl"]) == 15
     # the file is done: resuming again trains nothing and changes nothing
     code, out, _ = cli("--resume", tmp_path / "b.npz", "--save", tmp_path / "c.model.npz")
     assert code == 0 and "nothing to train" in out
@@ -209,20 +213,20 @@ def test_killed_cli_run_stops_cleanly_and_resumes_to_the_uninterrupted_result(
                           *map(str, KILL), "--checkpoint", str(ck)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in p.stdout:
-        if line.startswith("Epoch 2:"):  # reported after epoch 1 is on disk, before 2 is
+        if line.startswith("Epoch 1:"):  # reported after epoch 0 is on disk, before 1 is
             p.send_signal(signum)
             break
     _, err = p.communicate(timeout=120)
     assert p.returncode == status, err
     done = load_checkpoint(ck).epochs_done
     assert 1 <= done < 40, "the run ended before the signal arrived: make it longer"
-    assert err.strip() == (f"{what} at epoch {done + 1}; {ck} holds the {done} complete "
+    assert err.strip() == (f"{what} at epoch {done}; {ck} holds the {done} complete "
                            f"epoch(s); resume with: python -m network vae train --resume {ck}")
 
     code, out, err = cli("--resume", ck, "--save", tmp_path / "resumed.npz",
                          "--metrics", tmp_path / "resumed.json")
     assert code == 0, err
-    assert f"Epoch {done + 1}:" in out and "Epoch 40:" in out
+    assert f"Epoch {done}:" in out and "Epoch 39:" in out
     assert same_model(vae_io.load(tmp_path / "straight.npz"), vae_io.load(tmp_path / "resumed.npz"))
     straight, resumed = (json.loads((tmp_path / f"{n}.json").read_text())
                          for n in ("straight", "resumed"))
@@ -254,7 +258,7 @@ def test_cli_refuses_options_that_contradict_the_checkpoint(checkpoint_file, cli
     # the same values again are no conflict
     code, out, err = cli("--resume", checkpoint_file, *SMALL, "--epochs", 3)
     assert code == 0, err
-    assert "Epoch 3:" in out and load_checkpoint(checkpoint_file).epochs_done == 3
+    assert "Epoch 2:" in out and load_checkpoint(checkpoint_file).epochs_done == 3
 
 
 def test_cli_refuses_a_checkpoint_the_library_wrote_without_the_command_lines_settings(
@@ -351,12 +355,12 @@ def nan_in(name):
     (None, lambda h: h.update(epochs_done=1), "history"),
     (lambda m: m.update(step_kl=m["step_kl"][:-1]), None, "'step_kl' has shape"),
     (nan_in("step_reconstruction"), None, "contains NaN"),
-    (None, lambda h: h["history"]["kl"].pop(), "history.kl"),
-    (None, lambda h: h["training"].update(eval_seed=-1), "out of range"),
-    (None, lambda h: h["optimizer"].update(t="15"), "should be int"),
-    (None, lambda h: h["rng"]["state"].update(state=2**130), "out of range"),
-    (None, lambda h: h.update(version=2), "version"),
-    (None, lambda h: h.update(surprise=1), "header fields"),
+    (None, lambda h: h["history"].pop(), "'history' should hold"),
+    (None, lambda h: h["training"].update(eval_seed=-1), "eval_seed' must be a whole number >= 0"),
+    (None, lambda h: h["optimizer"].update(t="15"), "'t' should be a whole number"),
+    (None, lambda h: h["rng"]["state"].update(state=2**130), "'state' must be a whole number"),
+    (None, lambda h: h.update(version=3), "version"),
+    (None, lambda h: h.update(surprise=1), "unknown field 'surprise'"),
 ], ids=["nan-weight", "nan-moment", "negative-v", "shape", "dtype", "extra-member",
         "missing-member", "absurd-size", "size-beyond-file", "epochs-vs-history",
         "short-step-history", "nan-step-history", "short-history", "eval-seed", "type", "rng", "version", "key"])
@@ -394,7 +398,7 @@ def test_fuzzed_vae_checkpoints_are_refused_or_load_sane(tmp_path):
         arrays = params + (state.get("m") or []) + (state.get("v") or [])
         if not all(np.all(np.isfinite(a)) for a in arrays):
             return "non-finite arrays"
-        if any(len(v) != ck.epochs_done for k, v in ck.history.items() if not k.startswith("step")):
+        if len(ck.history) != ck.epochs_done or len(ck.model.steps["kl"]) % max(ck.epochs_done, 1):
             return "history does not match the epochs done"
         return None if ck.epochs_done <= ck.training["epochs"] else "more epochs done than planned"
 

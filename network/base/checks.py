@@ -17,12 +17,12 @@ import numpy as np
 from ..errors import UsageError
 
 
-def number(name, value, *, low=None, above=None, below=None, whole=False):
+def number(name, value, *, low=None, above=None, below=None, high=None, whole=False):
     """``value`` as a float (or an int when ``whole``), or a UsageError naming ``name``.
 
     Refused: booleans (True is an int in Python, but not a count), anything that is
     not a real number, NaN and infinity, and values outside ``value >= low``,
-    ``value > above`` or ``value < below``.
+    ``value > above``, ``value < below`` or ``value <= high``.
     """
     ok = isinstance(value, (int, float, np.integer, np.floating)) \
         and not isinstance(value, (bool, np.bool_))
@@ -34,13 +34,14 @@ def number(name, value, *, low=None, above=None, below=None, whole=False):
         except OverflowError:                  # an int too large for a float
             finite = whole
         ok = finite and (low is None or value >= low) and (above is None or value > above) \
-            and (below is None or value < below)
+            and (below is None or value < below) and (high is None or value <= high)
     if not ok:
         rule = [f">= {low}" if low is not None else "", f"> {above}" if above is not None else "",
-                f"< {below}" if below is not None else ""]
+                f"< {below}" if below is not None else "", f"<= {high}" if high is not None else ""]
         rule = " and ".join(r for r in rule if r)
         kind = "a whole number" if whole else "a finite number"
-        raise UsageError(f"{name} must be {kind}{' ' + rule if rule else ''}, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise UsageError(f"{name} must be {kind}{' ' + rule if rule else ''}, got {shown}")
     return int(value) if whole else float(value)
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NNDLError, UsageError
+from ..storage.atomic import atomic_write_json
 from ..storage.signals import exit_status
+from ..storage.strict_json import json_safe
 
 EVALUATION_SETS = ("validation", "test")
 
@@ -90,6 +92,38 @@ def check_sizes_fit(sizes, X, n_classes=10):
         raise UsageError(f"--sizes {' '.join(map(str, sizes))} does not fit the data: images "
                          f"have {X.shape[1]} pixels and there are {n_classes} classes; use "
                          f"--sizes {X.shape[1]} ... {n_classes}")
+
+
+# ---- the metrics file ------------------------------------------------------------------------
+
+class MetricsFile:
+    """The one layout of every trainer's ``--metrics`` file, rewritten atomically after every
+    epoch so an interrupted run keeps what it measured::
+
+        {"config": {...}, "epochs": [{"epoch": 0, ...}, ...], "summary": {...}}
+
+    ``epochs`` are the trainer's per-epoch records (counted from 0, accuracies as
+    fractions, NaN as null); a trainer with per-step series puts them under their own
+    key (the VAE's ``"steps"``).  ``path`` None keeps everything in memory.
+    """
+
+    def __init__(self, path, config, epochs=()):
+        self.path = path
+        self.data = {"config": config, "epochs": list(epochs)}
+
+    def epoch(self, row, **extra):
+        self.data["epochs"].append(row)
+        self.data.update(extra)
+        self.write()
+
+    def finish(self, summary, **extra):
+        self.data["summary"] = summary
+        self.data.update(extra)
+        self.write()
+
+    def write(self):
+        if self.path:
+            atomic_write_json(self.path, json_safe(self.data))
 
 
 # ---- --resume: the checkpoint's settings, and options that contradict them ----------------

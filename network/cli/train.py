@@ -24,11 +24,10 @@ import numpy as np
 from ..mlp.checkpoint import load_checkpoint
 from ..mlp.saturation import SaturationWatch, chance_level
 from ..errors import TrainingDiverged, UsageError
-from ..storage.atomic import atomic_write_json
 from ..mlp.network import Network
 from ..mlp.resumable import resume, train
 from ..storage.signals import interruptible
-from .common import (Given, add_checkpoint_arguments, add_data_arguments, adopt_settings,
+from .common import (Given, MetricsFile, add_checkpoint_arguments, add_data_arguments, adopt_settings,
                      check_sizes_fit, damaged_settings, interrupted, load_splits, non_negative_float,
                      non_negative_int, output_file, positive_float, positive_int,
                      refuse_damaged, track_given)
@@ -141,88 +140,86 @@ def _run(args, progress):
         net = ck.network
         progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds to it
     progress["epochs"] = lambda: len(net.history)
-    metrics = {"config": _config(args, seed, len(y_train), len(y_eval)),
-               "epochs": [_row(r) for r in net.history]}
+    metrics = MetricsFile(args.metrics, _config(args, seed, len(y_train), len(y_eval)),
+                          [_row(r) for r in net.history])
+    _announce(args, ck, seed, len(y_train), len(y_eval))
 
     def report(network, record):
         row = _row(record)
-        metrics["epochs"].append(row)
         if not args.quiet:
             print(f"Epoch {row['epoch']}: {row['evaluation_correct']} / {len(y_eval)} "
                   f"({100 * row['evaluation_accuracy']:.2f}%), cost {row['evaluation_cost']:.4f}, "
                   f"{row['seconds']:.2f} s", flush=True)
-        if args.metrics:
-            atomic_write_json(args.metrics, metrics)
-
-    guard = SaturationWatch(chance=chance_level(y_eval, args.sizes[-1]),
-                            evaluation_size=len(y_eval), probe=X_eval[:PROBE_ROWS])
-    callbacks = [guard, report]  # SGD itself stops a diverged epoch before any callback
-    options = dict(lmbda=args.lmbda, regularization=args.regularization, momentum=args.momentum,
-                   dropout=args.dropout, monitor_evaluation_cost=True,
-                   monitor_evaluation_accuracy=True)
-    if ck is not None:
-        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: "
-              f"{args.sizes} ({args.cost}, {args.activation}), eta {args.eta}, mini-batch "
-              f"{args.mini_batch_size}, lambda {args.lmbda}, seed {seed}", flush=True)
-    else:
-        print(f"Training {args.sizes} ({args.cost}, {args.activation}, init {args.init}) on "
-              f"{len(y_train)} {args.dataset} images, scoring on the {args.evaluation_set} set "
-              f"({len(y_eval)}); eta {args.eta}, mini-batch {args.mini_batch_size}, "
-              f"lambda {args.lmbda}, seed {seed}", flush=True)
+        metrics.epoch(row)
 
     def saved(path, epochs_done):
         progress.update(saved_epochs=epochs_done, path=path)
 
+    watch = SaturationWatch(chance=chance_level(y_eval, args.sizes[-1]),
+                            evaluation_size=len(y_eval), probe=X_eval[:PROBE_ROWS])
     start = time.perf_counter()
     try:
-        # Overflow warnings would only announce, untidily, what the guard says in one line.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if ck is not None:
-                ck.config.update(metrics["config"])  # the new planned total, if --epochs gave one
-                resume(args.resume, (X_train, y_train), evaluation_data=(X_eval, y_eval),
-                       callbacks=callbacks, epochs=args.epochs,
-                       checkpoint=args.checkpoint or args.resume, loaded=ck, on_save=saved)
-            elif args.checkpoint:
-                train(net, (X_train, y_train), args.epochs, args.mini_batch_size, args.eta,
-                      checkpoint=args.checkpoint, evaluation_data=(X_eval, y_eval),
-                      callbacks=callbacks, config=metrics["config"], on_save=saved, **options)
-            else:
-                net.SGD((X_train, y_train), args.epochs, args.mini_batch_size, args.eta,
-                        evaluation_data=(X_eval, y_eval), callbacks=callbacks, verbose=False,
-                        **options)
+        _train(args, ck, net, (X_train, y_train), (X_eval, y_eval), [watch, report],
+               metrics.data["config"], saved)
     except TrainingDiverged as exc:
-        metrics["summary"] = {"diverged": {"epoch": exc.epoch, "mini_batch": exc.batch,
-                                           "cause": exc.cause, "message": str(exc)}}
-        if args.metrics:
-            atomic_write_json(args.metrics, metrics)
-        saved_epochs = progress["saved_epochs"]
-        kept = (f"; {progress['path']} keeps the last good state ({saved_epochs} complete "
-                f"epochs)" if saved_epochs is not None else "")
+        metrics.finish({"diverged": {"epoch": exc.epoch, "mini_batch": exc.batch,
+                                     "cause": exc.cause, "message": str(exc)}})
+        kept = (f"; {progress['path']} keeps the last good state ({progress['saved_epochs']} "
+                f"complete epochs)" if progress["saved_epochs"] is not None else "")
         raise TrainingDiverged(f"{exc}{kept}", exc.epoch, exc.batch, exc.cause) from None
-    total = time.perf_counter() - start
-    _summary(args, metrics, guard, total)
-    if args.metrics:
-        atomic_write_json(args.metrics, metrics)
+    metrics.finish(_summary(args, metrics.data["epochs"], watch, time.perf_counter() - start))
     if args.save:
         net.save(args.save)
         print(f"Saved the model to {args.save}")
     return 0
 
 
-def _summary(args, metrics, guard, total):
-    epochs = metrics["epochs"]
-    if epochs:
-        best = max(epochs, key=lambda r: r["evaluation_accuracy"])
-        summary = {"best_epoch": best["epoch"], "best_accuracy": best["evaluation_accuracy"],
-                   "final_accuracy": epochs[-1]["evaluation_accuracy"], "seconds": total}
-        print(f"Best {args.evaluation_set} accuracy {100 * best['evaluation_accuracy']:.2f}% at "
-              f"epoch {best['epoch']}; final {100 * epochs[-1]['evaluation_accuracy']:.2f}%; "
-              f"{len(epochs)} epochs in {total:.1f} s")
-        saturation = guard.saturation()
-        if saturation is not None:
-            summary["saturated_at_chance"] = saturation
-            print(saturation["message"])
+def _announce(args, ck, seed, n_train, n_eval):
+    if ck is not None:
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: "
+              f"{args.sizes} ({args.cost}, {args.activation}), eta {args.eta}, mini-batch "
+              f"{args.mini_batch_size}, lambda {args.lmbda}, seed {seed}", flush=True)
     else:
-        summary = {"seconds": total}
+        print(f"Training {args.sizes} ({args.cost}, {args.activation}, init {args.init}) on "
+              f"{n_train} {args.dataset} images, scoring on the {args.evaluation_set} set "
+              f"({n_eval}); eta {args.eta}, mini-batch {args.mini_batch_size}, "
+              f"lambda {args.lmbda}, seed {seed}", flush=True)
+
+
+def _train(args, ck, net, training, evaluation, callbacks, config, saved):
+    """Run the epochs: resumed from the checkpoint, checkpointed, or plain SGD."""
+    options = dict(lmbda=args.lmbda, regularization=args.regularization, momentum=args.momentum,
+                   dropout=args.dropout, monitor_evaluation_cost=True,
+                   monitor_evaluation_accuracy=True)
+    # Overflow warnings would only announce, untidily, what TrainingDiverged says in one line.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if ck is not None:
+            ck.config.update(config)  # the new planned total, if --epochs gave one
+            resume(args.resume, training, evaluation_data=evaluation, callbacks=callbacks,
+                   epochs=args.epochs, checkpoint=args.checkpoint or args.resume, loaded=ck,
+                   on_save=saved)
+        elif args.checkpoint:
+            train(net, training, args.epochs, args.mini_batch_size, args.eta,
+                  checkpoint=args.checkpoint, evaluation_data=evaluation, callbacks=callbacks,
+                  config=config, on_save=saved, **options)
+        else:
+            net.SGD(training, args.epochs, args.mini_batch_size, args.eta,
+                    evaluation_data=evaluation, callbacks=callbacks, verbose=False, **options)
+
+
+def _summary(args, epochs, watch, total):
+    """The run's summary, printed and returned for the metrics file."""
+    if not epochs:
         print("No epochs run (--epochs 0).")
-    metrics["summary"] = summary
+        return {"seconds": total}
+    best = max(epochs, key=lambda r: r["evaluation_accuracy"])
+    summary = {"best_epoch": best["epoch"], "best_accuracy": best["evaluation_accuracy"],
+               "final_accuracy": epochs[-1]["evaluation_accuracy"], "seconds": total}
+    print(f"Best {args.evaluation_set} accuracy {100 * best['evaluation_accuracy']:.2f}% at "
+          f"epoch {best['epoch']}; final {100 * epochs[-1]['evaluation_accuracy']:.2f}%; "
+          f"{len(epochs)} epochs in {total:.1f} s")
+    saturation = watch.saturation()
+    if saturation is not None:
+        summary["saturated_at_chance"] = saturation
+        print(saturation["message"])
+    return summary

@@ -2,11 +2,14 @@
 
 Trains on all 60,000 training images (the book's training and validation sets
 together) and reports the held-out loss on the 10,000 test images after every
-epoch, one summary line per epoch. ``--metrics`` writes JSON with per-epoch
-lists ``train_loss``, ``test_loss``, ``kl``, ``reconstruction``, ``seconds``
-(plus the test set's two terms) and the per-step ``step_reconstruction`` and
-``step_kl``, rewritten atomically after every epoch. ``--save`` writes the
-model (.npz or .json, see network/vae/io.py).
+epoch, one summary line per epoch (counted from 0, as every command counts).
+``--metrics`` writes the layout every trainer's metrics file has,
+``{"config", "epochs": [one record per epoch], "summary"}``, the records holding
+``train_loss``, ``reconstruction``, ``kl``, ``test_loss`` (and the test set's
+two terms), ``seconds`` and ``eta``, plus the per-step batch means under
+``"steps": {"reconstruction": [...], "kl": [...]}``; it is rewritten atomically
+after every epoch.  ``--save`` writes the model (.npz or .json, see
+network/vae/io.py).
 
 Losses are per example: reconstruction summed over pixels plus beta times the
 KL summed over latent dimensions, averaged over the batch (VAE-ELBO).
@@ -23,14 +26,14 @@ are those of a run never interrupted, bit for bit (the seconds aside).
 """
 
 import secrets
+import time
 
 import numpy as np
 
 from ..errors import UsageError
-from ..storage.atomic import atomic_write_json
 from ..base.optimizers import SGD, Adam
 from ..storage.signals import interruptible
-from .common import (add_checkpoint_arguments, adopt_settings, damaged_settings, interrupted,
+from .common import (MetricsFile, add_checkpoint_arguments, adopt_settings, damaged_settings, interrupted,
                      non_negative_float, non_negative_int, output_file, positive_float, positive_int,
                      refuse_damaged, track_given)
 
@@ -119,7 +122,7 @@ def run(args):
             return _run(args, progress)
         except KeyboardInterrupt as exc:
             return interrupted(exc, progress, "python -m network vae train",
-                               lambda path: load_checkpoint(path).epochs_done, first_epoch=1)
+                               lambda path: load_checkpoint(path).epochs_done)
 
 
 def _first(X, n, option, what):
@@ -133,7 +136,7 @@ def _run(args, progress):
     from ..vae.checkpoint import load_checkpoint
     from ..vae.io import save
     from ..vae.model import VAE
-    from ..vae.train import new_history, train
+    from ..vae.train import train
 
     ck = None
     if args.resume:
@@ -154,51 +157,51 @@ def _run(args, progress):
                                                 "epochs", "batch_size", "optimizer", "lr",
                                                 "dtype", "dataset")}
         config.update(seed=seed, training_size=len(X_train), test_size=len(X_test))
-        history = new_history()  # filled in place, so report() can write it after every epoch
     else:
-        model, history, config = ck.model, ck.history, ck.config
+        model, config = ck.model, ck.config
         config["epochs"] = args.epochs  # the planned total, raised if --epochs said so
         progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds
-    progress["epochs"] = lambda: len(history["epoch"])
-    metrics = {"config": config}
-
+    progress["epochs"] = lambda: len(model.history)
+    metrics = MetricsFile(args.metrics, config, model.history)
+    what = (f"VAE {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
+            f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
+            f"{args.batch_size}")
     if ck is not None:
-        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: VAE "
-              f"{X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
-              f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
-              f"{args.batch_size}, seed {seed}", flush=True)
-    else:
-        print(f"VAE {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
-              f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
-              f"{args.batch_size}, {len(X_train)} training / {len(X_test)} test images, "
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: {what}, "
               f"seed {seed}", flush=True)
+    else:
+        print(f"{what}, {len(X_train)} training / {len(X_test)} test images, seed {seed}",
+              flush=True)
 
-    def report(record):
-        if not args.quiet or record["epoch"] == args.epochs:
+    def report(model, record):
+        if not args.quiet or record["epoch"] == args.epochs - 1:
             print(f"Epoch {record['epoch']}: train loss {record['train_loss']:.2f} "
                   f"(reconstruction {record['reconstruction']:.2f}, KL {record['kl']:.2f}), "
                   f"test loss {record['test_loss']:.2f}, {record['seconds']:.2f} s", flush=True)
-        if args.metrics:
-            atomic_write_json(args.metrics, {**metrics, **history})
+        metrics.epoch(dict(record), steps=model.steps)
 
     def saved(path, epochs_done):
         progress.update(saved_epochs=epochs_done, path=path)
 
+    start = time.perf_counter()
     if ck is not None:
         if ck.epochs_done == args.epochs:
             print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
         resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
-                         checkpoint=args.checkpoint or args.resume, on_epoch=report,
+                         checkpoint=args.checkpoint or args.resume, callbacks=[report],
                          on_save=saved, loaded=ck)
     elif args.checkpoint:
         resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
                         X_test=X_test, checkpoint=args.checkpoint, config=config,
-                        on_epoch=report, on_save=saved, history=history)
+                        callbacks=[report], on_save=saved)
     else:
         train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
-              X_test=X_test, on_epoch=report, history=history)
+              X_test=X_test, callbacks=[report])
+    last = model.history[-1] if model.history else {}
+    metrics.finish({"epochs": len(model.history), "final_train_loss": last.get("train_loss"),
+                    "final_test_loss": last.get("test_loss"),
+                    "seconds": time.perf_counter() - start}, steps=model.steps)
     if args.metrics:
-        atomic_write_json(args.metrics, {**metrics, **history})
         print(f"Wrote metrics to {args.metrics}")
     if args.save:
         save(model, args.save)

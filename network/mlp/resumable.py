@@ -27,10 +27,12 @@ every mini-batch; an epoch of MNIST takes seconds) and keeping old checkpoints.
 
 from pathlib import Path
 
-from .checkpoint import (SGD_OPTIONS, data_fingerprint, load_checkpoint, planned_training,
-                         save_checkpoint)
-from ..errors import UsageError
+import numpy as np
+
 from ..base.optimizers import SGD, Momentum
+from ..errors import UsageError
+from ..storage.training_state import fingerprint, planned_training
+from .checkpoint import SGD_OPTIONS, load_checkpoint, save_checkpoint
 
 
 class Checkpointer:
@@ -61,6 +63,15 @@ class Checkpointer:
     def __call__(self, network, record):
         self.save(network, network.optimizer, self.saved_epochs + 1)
         return False
+
+
+def data_fingerprint(training_data):
+    """The fingerprint of (X, y) arrays, so a resume can refuse other data; None for the
+    book's list of pairs (they are not hashed)."""
+    if isinstance(training_data, tuple) and len(training_data) == 2 \
+            and all(isinstance(a, np.ndarray) for a in training_data):
+        return fingerprint(*training_data)
+    return None
 
 
 def _options(options):

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError
-from .untrusted import checked_size
 from .atomic import atomic_write_bytes
+from .limits import CHUNK, MAX_NPZ_BYTES, regular_file
 
 MAX_MEMBERS = 1000
 _HEADER_LIMIT = 10_000     # bytes of .npy header dict, numpy's own default ceiling
@@ -49,12 +49,14 @@ class NpzReader:
     """An open .npz whose members are read only at the shape and dtype the caller expects.
 
     Use as a context manager.  ``names`` is the set of member names (without
-    ``.npy``).  ``max_bytes`` caps the file size.
+    ``.npy``).  ``max_bytes`` caps the file size; anything but a regular file (a
+    pipe, a device) is refused before it is opened, since a zip archive is read
+    from its end.
     """
 
-    def __init__(self, path, max_bytes, what="file"):
+    def __init__(self, path, what="file", max_bytes=MAX_NPZ_BYTES):
         self.path = Path(path)
-        self.size = checked_size(self.path, max_bytes, what)
+        self.size = regular_file(self.path, max_bytes, what)
         try:
             self._zip = zipfile.ZipFile(self.path)
             infos = self._zip.infolist()
@@ -119,16 +121,18 @@ class NpzReader:
                 if nbytes > info.file_size:
                     self._fail(f"array {name!r} declares {nbytes} bytes but its member holds "
                                f"{info.file_size}")
-                data = f.read(nbytes + 1)  # to the end: zipfile then checks the CRC-32
+                buffer = bytearray(nbytes)      # exactly what the checked header promises
+                got = _fill(f, memoryview(buffer))
+                extra = f.read(1)  # to the end: zipfile then checks the CRC-32
         except ModelFileError:
             raise
         except _PARSE_ERRORS as exc:
             self._fail(f"array {name!r} is unreadable ({type(exc).__name__}: {str(exc)[:120]})")
-        if len(data) != nbytes:
-            fault = "truncated" if len(data) < nbytes else "has trailing bytes"
+        if got != nbytes or extra:
+            fault = "truncated" if got < nbytes else "has trailing bytes"
             self._fail(f"array {name!r} {fault}")
-        arr = np.frombuffer(data, dtype=dtype).reshape(got_shape)
-        return arr.astype(dtype.newbyteorder("="))  # a writable native-endian copy
+        arr = np.frombuffer(buffer, dtype=dtype).reshape(got_shape)   # writable: a bytearray
+        return arr if dtype.isnative else arr.astype(dtype.newbyteorder("="))
 
     def _check_header(self, name, dtypes, shape, got_shape, fortran, dtype, max_bytes):
         if fortran:
@@ -142,3 +146,14 @@ class NpzReader:
             self._fail(f"array {name!r} has dtype {str(dtype)[:40]}, expected {want}")
         if tuple(got_shape) != tuple(shape):
             self._fail(f"array {name!r} has shape {str(got_shape)[:60]}, expected {shape}")
+
+
+def _fill(f, view):
+    """Read into ``view`` a chunk at a time (interruptible); return the bytes read."""
+    pos = 0
+    while pos < len(view):
+        n = f.readinto(view[pos:pos + CHUNK])
+        if not n:
+            break
+        pos += n
+    return pos

@@ -109,6 +109,8 @@ class VAE:
             w, b = _linear_init(rng, n_in, n_out, self.dtype)
             self.decoder_weights.append(w)
             self.decoder_biases.append(b)
+        self.history = []                             # one record per trained epoch (train.py)
+        self.steps = {"reconstruction": [], "kl": []}  # batch means, one per optimiser step
 
     # ---- parameters as one ordered list (what the optimiser and the model file see) ----
 
