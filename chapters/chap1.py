@@ -19,7 +19,7 @@ import numpy as np
 import common
 from network import plots
 from network.base.activations import Sigmoid
-from network.mlp.io import load_network
+from network.mlp.network import load as load_network
 
 chapter = common.Chapter("chap1", __doc__.split("\n")[0])
 BOOK = dict(cost="quadratic", init="large")  # network.py: quadratic cost, N(0,1) weights

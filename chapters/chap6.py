@@ -33,7 +33,7 @@ import numpy as np
 import common
 from network import plots
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
-from network.conv.io import load_conv_network
+from network.conv import load_conv_network
 from network.data.expansion import expand, random_shifts
 
 chapter = common.Chapter("chap6", __doc__.split("\n")[0])

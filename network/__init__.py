@@ -7,9 +7,8 @@ README for the map.
 
 from .base.activations import Identity, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .base.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
-from .errors import DataError, ModelFileError, NNDLError, UsageError
-from .mlp.io import load
-from .mlp.network import Network
+from .errors import DataError, ModelFileError, NNDLError, TrainingDiverged, UsageError
+from .mlp.network import Network, load
 
 sigmoid = Sigmoid.fn
 sigmoid_prime = Sigmoid.prime
@@ -17,5 +16,5 @@ sigmoid_prime = Sigmoid.prime
 __all__ = [
     "Network", "load", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Sigmoid", "Tanh", "ReLU", "Identity", "SiLU", "Softmax", "sigmoid", "sigmoid_prime",
-    "NNDLError", "DataError", "ModelFileError", "UsageError",
+    "NNDLError", "DataError", "ModelFileError", "UsageError", "TrainingDiverged",
 ]

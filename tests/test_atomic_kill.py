@@ -13,7 +13,7 @@ import pytest
 
 from network import Network
 from network.mlp.checkpoint import load_checkpoint, save_checkpoint
-from network.mlp.io import load_network
+from network.mlp.network import load as load_network
 from network.base.optimizers import Momentum
 
 KILLS = 12

@@ -14,7 +14,7 @@ from network import Network
 from network.mlp.checkpoint import load_checkpoint, save_checkpoint
 from network.cli import main
 from network.errors import ModelFileError, UsageError
-from network.mlp.io import load_network
+from network.mlp.network import load as load_network
 from network.base.optimizers import Adam
 from network.mlp.resumable import resume, train
 

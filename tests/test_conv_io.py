@@ -68,7 +68,7 @@ def test_npz_with_wrong_shape_is_refused_before_reading_the_array(tmp_path):
     arrays = {f"{c}{l}": getattr(layer, c) for l, layer in enumerate(net.layers) for c in "wb"}
     arrays["w1"] = np.zeros((5, 17), np.float32)
     path = _npz(tmp_path / "bad.npz", config=np.array(json.dumps(_header(net))), **arrays)
-    with pytest.raises(ModelFileError, match="layer 1 w"):
+    with pytest.raises(ModelFileError, match="'w1' has shape"):
         load_conv_network(path)
 
 
@@ -83,7 +83,7 @@ def _json_file(tmp_path, mutate):
 
 
 @pytest.mark.parametrize("mutate,message", [
-    (lambda d: d.update(format="something"), "not a ConvNetwork file"),
+    (lambda d: d.update(format="something"), "expected 'nndl-convnet'"),
     (lambda d: d.update(version=7), "unsupported version"),
     (lambda d: d.update(dtype="int8"), "dtype"),
     (lambda d: d["layers"][0].update(type="transformer"), "unknown layer type"),
@@ -107,10 +107,10 @@ def test_non_finite_weights_and_garbage_files_are_refused(tmp_path):
     with pytest.raises(ModelFileError):
         load_conv_network(path)
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(ModelFileError, match="damaged"):
+    with pytest.raises(ModelFileError, match="not a readable .npz"):
         load_conv_network(tmp_path / "junk.npz")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ModelFileError, match="neither JSON nor .npz"):
+    with pytest.raises(ModelFileError, match="not a text file"):
         load_conv_network(tmp_path / "bin.json")
     with pytest.raises(ModelFileError, match="no such model file"):
         load_conv_network(tmp_path / "missing.npz")
@@ -138,5 +138,5 @@ def test_a_400_digit_weight_and_an_unknown_zip_compression_are_refused(tmp_path)
     central = raw.index(b"PK\x01\x02")            # first central-directory entry
     raw[central + 10:central + 12] = (99).to_bytes(2, "little")   # compression method 99
     npz.write_bytes(bytes(raw))
-    with pytest.raises(ModelFileError, match="damaged"):
+    with pytest.raises(ModelFileError, match="compressed"):
         load_conv_network(npz)

@@ -49,7 +49,7 @@ def test_cache_is_built_once_and_read_without_pickle(tmp_path, monkeypatch):
     cache = tmp_path / expand_mnist.CACHE_NAME
     assert cache.exists() and len(Xe) == 100
     with np.load(cache, allow_pickle=False) as f:      # plain arrays only
-        assert set(f.files) == {"X", "y", "source_md5"}
+        assert set(f.files) == {"X", "y", "source_sha256"}
     monkeypatch.setattr(expand_mnist, "expand", lambda *a: pytest.fail("rebuilt a good cache"))
     Xc, yc = load_expanded(out=tmp_path, source=(X, y), verbose=False)
     assert (Xc == Xe).all() and (yc == ye).all()
@@ -66,17 +66,23 @@ def test_cache_from_other_images_is_rebuilt(tmp_path):
     assert (Xe[:5] == X2).all()
 
 
-def test_a_corrupt_or_pickled_cache_is_refused_with_advice(tmp_path):
+def test_a_corrupt_or_pickled_cache_is_refused_with_advice_and_rebuilt(tmp_path):
     bad = tmp_path / expand_mnist.CACHE_NAME
     bad.write_bytes(b"not an npz file at all")
     with pytest.raises(DataError, match="delete it"):
-        read_expanded(bad)
-    np.savez(bad, X=np.array([{"evil": 1}], dtype=object), y=np.zeros(1), source_md5=np.array("x"))
-    with pytest.raises(DataError):
-        read_expanded(bad)
-    np.savez(bad, X=np.zeros((3, 10), np.uint8), y=np.zeros(3, int), source_md5=np.array("x"))
-    with pytest.raises(DataError, match="not expanded MNIST"):
-        read_expanded(bad)
+        read_expanded(bad, 5)
+    np.savez(bad, X=np.array([{"evil": 1}], dtype=object), y=np.zeros(1), source_sha256=np.array("x"))
+    with pytest.raises(DataError, match="dtype object"):
+        read_expanded(bad, 1)
+    np.savez(bad, X=np.zeros((3, 10), np.uint8), y=np.zeros(3, int), source_sha256=np.array("x"))
+    with pytest.raises(DataError, match="has shape"):
+        read_expanded(bad, 3)
+    np.savez(bad, X=np.zeros((5, 784), np.uint8), y=np.zeros(5, int), source_md5=np.array("x"))
+    assert read_expanded(bad, 5) is None         # the older layout: stale, so rebuilt
+    rng = np.random.default_rng(3)
+    X, y = rng.integers(0, 256, (1, 784), dtype=np.uint8), np.arange(1)
+    Xe, _ = load_expanded(out=tmp_path, source=(X, y), verbose=False)   # rebuilds over it
+    assert (Xe[:1] == X).all() and read_expanded(bad, 5)[0].shape == (5, 784)
 
 
 def test_expanding_real_mnist_images_keeps_their_ink():

@@ -24,7 +24,7 @@ from network import Network
 from network.mlp.checkpoint import load_checkpoint
 from network.data.idx import idx_bytes, read_idx
 from network.errors import NNDLError
-from network.mlp.io import load_network
+from network.mlp.network import load as load_network
 from network.base.optimizers import Adam
 from network.mlp.resumable import train
 
@@ -408,7 +408,7 @@ def test_vae_npz_member_declaring_petabytes_is_refused_cheaply(tmp_path, shape):
 # ---- the convolutional network's model files (network/conv/io.py) ----------------------------
 
 def test_fuzzed_conv_network_files_are_refused_or_load_sane(tmp_path):
-    from network.conv.io import load_conv_network
+    from network.conv import load_conv_network
     from network.conv.layers import ConvPoolLayer, SoftmaxLayer
     from network.conv.network import ConvNetwork
 

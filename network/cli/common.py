@@ -7,12 +7,12 @@ in one line with the command that resumes it (``interrupted``).
 """
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..base.checks import number
 from ..errors import NNDLError, UsageError
 from ..storage.atomic import atomic_write_json
 from ..storage.signals import exit_status
@@ -22,8 +22,8 @@ EVALUATION_SETS = ("validation", "test")
 
 
 def _number_type(convert, low, strict, kind):
-    """An argparse type: ``convert`` the text, then require it finite and above ``low``
-    (``strict``) or at least ``low``; the message names the rule and the bad text."""
+    """An argparse type: ``convert`` the text, then the library's one number rule
+    (network/base/checks.py): finite, and above ``low`` (``strict``) or at least ``low``."""
     rule = f"a positive {kind}" if strict and low == 0 else f"a {kind} >= {low}"
 
     def parse(text):
@@ -31,9 +31,11 @@ def _number_type(convert, low, strict, kind):
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
-        if not math.isfinite(value) or (value <= low if strict else value < low):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
-        return value
+        try:
+            return number("value", value, above=low if strict else None,
+                          low=None if strict else low, whole=convert is int)
+        except UsageError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}") from None
     return parse
 
 

@@ -1,6 +1,6 @@
 """``python -m network evaluate MODEL.json``: score a saved network."""
 
-from ..mlp.io import load_network
+from ..mlp.network import load
 from .common import add_data_arguments, check_sizes_fit, load_splits
 
 
@@ -14,7 +14,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    net = load_network(args.model)
+    net = load(args.model)
     _, (X, y) = load_splits(args)
     check_sizes_fit(net.sizes, X)
     cost, correct = net.cost_and_accuracy((X, y))  # one forward pass for both

@@ -9,9 +9,8 @@ Deliberately left out: anything the chapter does not use (padding, strides, batc
 normalisation, other optimisers).
 """
 
-from .io import load_conv_network
 from .layers import ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
-from .network import ConvNetwork
+from .network import ConvNetwork, load_conv_network
 
 __all__ = ["ConvNetwork", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
            "load_conv_network"]

@@ -13,10 +13,11 @@ the columns (CONV-BP).  Max-pooling over disjoint 2x2 (in general s x s) blocks
 records which element of each block won, and the backward pass routes each
 pooled error to that element alone (POOL-BP).
 
-Each numba kernel (``*_numba``) has a NumPy twin (``*_numpy``) computing the
-same thing from array operations; tests hold them equal.  The public names
-(``im2col``, ``col2im``, ``maxpool``, ``maxpool_backward``) are the faster of the
-two as measured on this machine (see notes/chap6.md, "Speed"):
+Each numba kernel (``*_numba``, compiled through the one switch in
+network/base/jit.py) has a NumPy twin (``*_numpy``) computing the same thing
+from array operations; tests hold them equal.  The layers use the numba ones
+where numba runs (``DEFAULT``), which measured faster on this machine (see
+notes/chap6.md, "Speed"), and the twins where it does not (NNDL_NO_NUMBA=1):
 
 - im2col: numba (a strided-view reshape in NumPy makes a slow generic copy);
 - col2im: numba (the twin is k*k slice additions);
@@ -31,12 +32,13 @@ overlap; rows or columns that do not fill a whole pooling block are dropped
 """
 
 import numpy as np
-from numba import njit
+
+from ..base.jit import HAVE_NUMBA, jit
 
 # ---- im2col ---------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@jit
 def _im2col_numba(x, k):
     m, H, W, C = x.shape
     OH, OW = H - k + 1, W - k + 1
@@ -65,7 +67,7 @@ def im2col_numpy(x, k):
 # ---- col2im (the adjoint of im2col) -------------------------------------------------
 
 
-@njit(cache=True)
+@jit
 def _col2im_numba(dcols, H, W):
     m, OH, OW, C, k, _ = dcols.shape
     dx = np.zeros((m, H, W, C), dtype=dcols.dtype)
@@ -97,7 +99,7 @@ def col2im_numpy(dcols, H, W):
 # ---- max-pooling --------------------------------------------------------------------
 
 
-@njit(cache=True)
+@jit
 def _maxpool_numba(x, s):
     m, H, W, C = x.shape
     PH, PW = H // s, W // s
@@ -142,7 +144,7 @@ def maxpool_numpy(x, s=2):
     return out, arg.astype(np.int8)
 
 
-@njit(cache=True)
+@jit
 def _maxpool_backward_numba(dout, arg, s, H, W):
     m, PH, PW, C = dout.shape
     dx = np.zeros((m, H, W, C), dtype=dout.dtype)
@@ -175,14 +177,11 @@ def maxpool_backward_numpy(dout, arg, s, H, W):
 
 # ---- the implementations the layers use ---------------------------------------------
 
-im2col = im2col_numba
-col2im = col2im_numba
-maxpool = maxpool_numba
-maxpool_backward = maxpool_backward_numba
-
 IMPLEMENTATIONS = {
     "numba": dict(im2col=im2col_numba, col2im=col2im_numba, maxpool=maxpool_numba,
                   maxpool_backward=maxpool_backward_numba),
     "numpy": dict(im2col=im2col_numpy, col2im=col2im_numpy, maxpool=maxpool_numpy,
                   maxpool_backward=maxpool_backward_numpy),
 }
+# numba where it runs (network/base/jit.py; NNDL_NO_NUMBA=1 turns it off), else the twins.
+DEFAULT = "numba" if HAVE_NUMBA else "numpy"

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..base.activations import Sigmoid, Softmax, get_activation
 from ..errors import UsageError
-from .kernels import IMPLEMENTATIONS
+from .kernels import DEFAULT, IMPLEMENTATIONS
 
 
 def _shape(value, n, what):
@@ -73,7 +73,7 @@ class ConvPoolLayer:
         self.n_out = int(np.prod(self.out_shape))
         self.fan_in = C * k * k
         self.w = self.b = None
-        self.kernels = IMPLEMENTATIONS["numba"]
+        self.kernels = IMPLEMENTATIONS[DEFAULT]
 
     def config(self):
         return {"type": self.kind, "filter_shape": list(self.filter_shape),
@@ -201,3 +201,19 @@ def layer_from_config(cfg):
                          f"{', '.join(LAYER_TYPES)}")
     args = {k: v for k, v in cfg.items() if k != "type"}
     return LAYER_TYPES[kind](**args)
+
+
+def check_chain(layers):
+    """The layers as a list, or a UsageError: each layer's input must be the previous
+    layer's output, convolutional layers come first, a SoftmaxLayer comes last."""
+    layers = list(layers)
+    if not layers or not isinstance(layers[-1], SoftmaxLayer):
+        raise UsageError("a ConvNetwork ends in a SoftmaxLayer (log-likelihood cost)")
+    for prev, nxt in zip(layers[:-1], layers[1:]):
+        if isinstance(nxt, ConvPoolLayer) and not isinstance(prev, ConvPoolLayer):
+            raise UsageError("a convolutional layer must follow the input or another "
+                             "convolutional layer")
+        if prev.n_out != nxt.n_in:
+            raise UsageError(f"layer sizes do not chain: {type(prev).__name__} gives "
+                             f"{prev.n_out} outputs, {type(nxt).__name__} expects {nxt.n_in}")
+    return layers

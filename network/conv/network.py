@@ -24,12 +24,17 @@ import time
 
 import numpy as np
 
+from ..base.checks import training_arguments
 from ..base.costs import LogLikelihoodCost
-from ..errors import UsageError
+from ..base.divergence import check_epoch
+from ..base.jit import HAVE_NUMBA
 from ..base.optimizers import SGD
-from ..base.regularization import L2
-from .kernels import IMPLEMENTATIONS
-from .layers import ConvPoolLayer, SoftmaxLayer
+from ..base.regularization import L2, dropout_mask
+from ..base.schedules import stop_requested
+from ..errors import ModelFileError, NNDLError, UsageError
+from . import io
+from .kernels import DEFAULT, IMPLEMENTATIONS
+from .layers import ConvPoolLayer, check_chain
 
 EVAL_CHUNK = 1000  # rows per forward pass when evaluating: bounds the im2col buffers
 
@@ -41,25 +46,21 @@ class ConvNetwork:
     each layer's ``n_in`` must equal the previous layer's ``n_out``.
     ``seed`` or ``rng``: all randomness (initial weights, shuffling, dropout).
     ``dtype``: float32 (default, twice as fast) or float64 (gradient checks).
-    ``kernels``: "numba" (default) or "numpy", the conv/pool implementations.
+    ``kernels``: "numba" (the default where numba runs) or "numpy", the conv/pool
+    implementations.
     """
 
-    def __init__(self, layers, seed=None, rng=None, dtype=np.float32, kernels="numba"):
-        self.layers = list(layers)
-        if not self.layers or not isinstance(self.layers[-1], SoftmaxLayer):
-            raise UsageError("a ConvNetwork ends in a SoftmaxLayer (log-likelihood cost)")
-        for prev, nxt in zip(self.layers[:-1], self.layers[1:]):
-            if isinstance(nxt, ConvPoolLayer) and not isinstance(prev, ConvPoolLayer):
-                raise UsageError("a convolutional layer must follow the input or another "
-                                 "convolutional layer")
-            if prev.n_out != nxt.n_in:
-                raise UsageError(f"layer sizes do not chain: {type(prev).__name__} gives "
-                                 f"{prev.n_out} outputs, {type(nxt).__name__} expects {nxt.n_in}")
+    def __init__(self, layers, seed=None, rng=None, dtype=np.float32, kernels=None):
+        self.layers = check_chain(layers)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise UsageError(f"dtype must be float32 or float64, got {dtype!r}")
+        kernels = DEFAULT if kernels is None else kernels
         if kernels not in IMPLEMENTATIONS:
             raise UsageError(f"kernels must be 'numba' or 'numpy', got {kernels!r}")
+        if kernels == "numba" and not HAVE_NUMBA:
+            raise UsageError("kernels 'numba' needs numba, which is not installed (or is "
+                             "disabled by NNDL_NO_NUMBA); use kernels='numpy'")
         for layer in self.layers:
             layer.kernels = IMPLEMENTATIONS[kernels]
         self.rng = rng if rng is not None else np.random.default_rng(seed)
@@ -121,12 +122,8 @@ class ConvNetwork:
     def dropout_masks(self, m):
         """(DROPOUT) one (m, n_in) mask per layer with p_dropout > 0: keep with 1 - p,
         scaled by 1/(1 - p) so nothing changes at test time."""
-        masks = {}
-        for l, layer in enumerate(self.layers):
-            p = getattr(layer, "p_dropout", 0.0)
-            if p:
-                masks[l] = ((self.rng.random((m, layer.n_in)) >= p) / (1.0 - p)).astype(self.dtype)
-        return masks
+        return {l: dropout_mask(self.rng, (m, layer.n_in), layer.p_dropout, self.dtype)
+                for l, layer in enumerate(self.layers) if getattr(layer, "p_dropout", 0.0)}
 
     def _backprop(self, a_in, y, masks=None):
         """Forward then backward on one mini-batch; leaves nabla_w, nabla_b on each layer
@@ -172,62 +169,68 @@ class ConvNetwork:
         ``augment``, if given, is called at the start of every epoch as
         ``augment(X, rng)`` with the training inputs and the network's generator and
         returns that epoch's inputs, same shape and dtype (labels unchanged): data
-        expanded on the fly, e.g. ``expand_mnist.random_shifts`` (problem 6.7).
+        expanded on the fly, e.g. ``network.data.expansion.random_shifts`` (problem 6.7).
 
-        After each epoch, accuracy on ``validation_data`` and ``test_data`` (if given)
-        goes into a record ``{"epoch", "seconds", "eta", "validation_accuracy",
-        "test_accuracy"}`` appended to ``self.history``; each callback is called as
-        ``cb(network, record)`` and may stop training by returning True.  Returns
-        ``self.history``.
+        After each epoch a record ``{"epoch" (from 0), "seconds", "eta",
+        "validation_accuracy", "test_accuracy"}`` (accuracies as fractions, for the
+        sets given) is appended to ``self.history``; each callback is called as
+        ``cb(network, record)`` and may stop training by returning True.  NaN or
+        infinite weights end training with TrainingDiverged.  Returns ``self.history``.
         """
         X, y = self._check_data(training_data, "training_data")
         val = None if validation_data is None else self._check_data(validation_data,
                                                                     "validation_data")
         test = None if test_data is None else self._check_data(test_data, "test_data")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise UsageError(f"epochs must be a whole number >= 0, got {epochs!r}")
-        if not isinstance(mini_batch_size, (int, np.integer)) or not 1 <= mini_batch_size <= len(y):
-            raise UsageError(f"mini_batch_size must be a whole number in 1..{len(y)}, "
-                             f"got {mini_batch_size!r}")
-        if not (isinstance(lmbda, (int, float)) and np.isfinite(lmbda) and lmbda >= 0):
-            raise UsageError(f"lmbda must be a number >= 0, got {lmbda!r}")
-        optimizer = SGD(eta)
-        self.optimizer = optimizer                     # a callback may change optimizer.eta
-        n = len(y)
-        self.training_set_size = n
-        params = [p for layer in self.layers for p in (layer.w, layer.b)]
+        callbacks = training_arguments(epochs, mini_batch_size, eta, len(y), lmbda=lmbda,
+                                       callbacks=callbacks)
+        self.optimizer = SGD(eta)                      # a callback may change optimizer.eta
+        self.training_set_size = len(y)
         for _ in range(epochs):
             start = time.perf_counter()
             X_epoch = X if augment is None else self._augmented(augment, X)
-            order = self.rng.permutation(n)            # the caller's data stays as it was
-            for k in range(0, n, mini_batch_size):
-                idx = order[k:k + mini_batch_size]
-                masks = self.dropout_masks(len(idx))
-                self._backprop(self._as_input(X_epoch[idx]), y[idx], masks or None)
-                grads = []
-                for layer in self.layers:
-                    # (L2) the penalty's gradient (lmbda/n) w; biases are not decayed
-                    gw = layer.nabla_w + L2.gradient(layer.w, lmbda, n) if lmbda else layer.nabla_w
-                    grads += [gw, layer.nabla_b]
-                optimizer.step(params, grads)          # (SGD) w -> w - eta * mean gradient
+            self._train_epoch(X_epoch, y, mini_batch_size, lmbda)
             record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
-                      "eta": optimizer.eta}
-            if val is not None:
-                record["validation_accuracy"] = self.accuracy(val) / len(val[1])
-                # the key schedules.py watches, so its early stopping and eta rules apply here
-                record["evaluation_accuracy"] = record["validation_accuracy"]
-            if test is not None:
-                record["test_accuracy"] = self.accuracy(test) / len(test[1])
+                      "eta": self.optimizer.eta}
             self.history.append(record)
+            check_epoch(record["epoch"], self._named_parameters(), {}, self.optimizer)
+            for key, data in (("validation_accuracy", val), ("test_accuracy", test)):
+                if data is not None:
+                    record[key] = self.accuracy(data) / len(data[1])
+            if val is not None:   # the key base/schedules.py watches, so its rules apply here
+                record["evaluation_accuracy"] = record["validation_accuracy"]
             if verbose:
-                parts = [f"Epoch {record['epoch']}: {record['seconds']:.1f} s"]
-                for key in ("validation_accuracy", "test_accuracy"):
-                    if key in record:
-                        parts.append(f"{key.split('_')[0]} accuracy {record[key]:.2%}")
-                print(", ".join(parts), file=sys.stdout, flush=True)
-            if any([bool(cb(self, record)) for cb in callbacks]):
+                self._print_epoch(record)
+            if stop_requested(callbacks, self, record):
                 break
         return self.history
+
+    def _train_epoch(self, X, y, mini_batch_size, lmbda):
+        """One pass over (X, y) in a fresh random order, one SGD step per mini-batch."""
+        n = len(y)
+        params = [p for layer in self.layers for p in (layer.w, layer.b)]
+        order = self.rng.permutation(n)            # the caller's data stays as it was
+        for k in range(0, n, mini_batch_size):
+            idx = order[k:k + mini_batch_size]
+            masks = self.dropout_masks(len(idx))
+            self._backprop(self._as_input(X[idx]), y[idx], masks or None)
+            grads = []
+            for layer in self.layers:
+                # (L2) the penalty's gradient (lmbda/n) w; biases are not decayed
+                gw = layer.nabla_w + L2.gradient(layer.w, lmbda, n) if lmbda else layer.nabla_w
+                grads += [gw, layer.nabla_b]
+            self.optimizer.step(params, grads)     # (SGD) w -> w - eta * mean gradient
+
+    def _named_parameters(self):
+        return [(f"layers[{l}].{name}", p) for l, layer in enumerate(self.layers)
+                for name, p in (("w", layer.w), ("b", layer.b))]
+
+    @staticmethod
+    def _print_epoch(record):
+        parts = [f"Epoch {record['epoch']}: {record['seconds']:.1f} s"]
+        for key in ("validation_accuracy", "test_accuracy"):
+            if key in record:
+                parts.append(f"{key.split('_')[0]} accuracy {record[key]:.2%}")
+        print(", ".join(parts), file=sys.stdout, flush=True)
 
     def _augmented(self, augment, X):
         """This epoch's inputs from ``augment``, checked like the data it replaces."""
@@ -270,5 +273,17 @@ class ConvNetwork:
 
     def save(self, path):
         """Save as JSON (``.json``) or NumPy ``.npz`` (no pickle), chosen by the suffix."""
-        from .io import save_conv_network
-        save_conv_network(self, path)
+        io.save_conv_network(self, path)
+
+
+def load_conv_network(path):
+    """The ConvNetwork saved in ``path`` (.json or .npz) by ``save``, every field checked
+    (network/conv/io.py); ModelFileError otherwise."""
+    layers, dtype, arrays = io.read_conv_network(path)
+    try:
+        net = ConvNetwork(layers, seed=0, dtype=dtype)
+    except NNDLError as exc:
+        raise ModelFileError(f"{path}: inconsistent layers: {exc}") from None
+    for layer, (w, b) in zip(net.layers, arrays):
+        layer.w, layer.b = w.astype(net.dtype), b.astype(net.dtype)
+    return net

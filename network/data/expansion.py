@@ -11,11 +11,11 @@ that moves in from outside being zero (background).  Here:
   itself drawn at random: the expansion done afresh every epoch instead of once
   (chapter 6, problem 6.7), five times less data per epoch;
 - ``load_expanded(...)`` returns the 250,000 images, building them once and
-  caching them as a plain ``.npz`` file (uint8 pixels and int labels, never a
-  pickle: read back with ``allow_pickle=False``), written atomically.
+  caching them as a plain ``.npz`` file (uint8 pixels and int labels), written
+  atomically and read back by the library's one npz reader (network/storage/npz.py).
 
-The cache records an MD5 of the 50,000 source images, so a cache built from other
-data is rebuilt rather than trusted.  Run ``python -m network.data.expansion
+The cache records the fingerprint of the 50,000 source images (the library's one
+data fingerprint), so a cache built from other data is rebuilt rather than trusted.  Run ``python -m network.data.expansion
 [--out DIR]`` to build it ahead of time.
 
 Deliberately left out: rotations, elastic distortions (chapter 6), expanding the
@@ -23,15 +23,14 @@ validation or test sets (they must stay the book's).
 """
 
 import argparse
-import hashlib
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, NNDLError, UsageError
-from ..storage.atomic import atomic_write_bytes
+from ..errors import DataError, ModelFileError, NNDLError, UsageError
+from ..storage.npz import NpzReader, write_npz
+from ..storage.training_state import fingerprint
 
 CACHE_NAME = "mnist_expanded.npz"
 SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))   # (dy, dx): up, down, left, right
@@ -77,35 +76,29 @@ def random_shifts(X, rng):
     return out
 
 
-def _fingerprint(X):
-    return hashlib.md5(np.ascontiguousarray(X).tobytes()).hexdigest()
-
-
 def _default_folder(path):
     from .datasets import find_dataset
     return Path(find_dataset("mnist", path=path))
 
 
-def save_expanded(filename, X, y, source_md5):
-    """Write the arrays as an uncompressed .npz, atomically."""
-    buf = io.BytesIO()
-    np.savez(buf, X=X, y=y, source_md5=np.array(source_md5))
-    return atomic_write_bytes(filename, buf.getvalue())
+def save_expanded(filename, X, y, source):
+    """Write the arrays and the source images' fingerprint as an uncompressed .npz, atomically."""
+    return write_npz(filename, {"X": X, "y": y, "source_sha256": np.array(source)})
 
 
-def read_expanded(filename):
-    """(X uint8 (n, 784), y int64 (n,), source md5) from a cache file, validated."""
+def read_expanded(filename, n):
+    """(X uint8 (n, 784), y int64 (n,), the source fingerprint) from a cache file, or None
+    when the file is stale (another source, size or layout); a damaged file raises DataError."""
     try:
-        with np.load(filename, allow_pickle=False) as f:
-            X, y, md5 = f["X"], f["y"], str(f["source_md5"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{filename}: not a readable expanded-MNIST cache ({exc}); "
-                        f"delete it and it will be rebuilt") from None
-    if X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != 784 or y.shape != (X.shape[0],) \
-            or y.dtype.kind not in "iu":
-        raise DataError(f"{filename}: arrays of shape {X.shape}/{y.shape} are not expanded "
-                        f"MNIST; delete the file and it will be rebuilt")
-    return X, y.astype(np.int64), md5
+        with NpzReader(filename, "expanded-MNIST cache") as reader:
+            if reader.names != {"X", "y", "source_sha256"}:
+                return None   # an older cache layout (it kept an MD5): rebuilt
+            source = str(reader.read("source_sha256", "unicode", (), max_bytes=4 * 64)[()])
+            X = reader.read("X", [np.uint8], (n, 784))
+            y = reader.read("y", [np.int64], (n,))
+    except ModelFileError as exc:
+        raise DataError(f"{exc}; delete it and it will be rebuilt") from None
+    return X, y, source
 
 
 def load_expanded(out=None, path=None, source=None, verbose=True):
@@ -123,25 +116,37 @@ def load_expanded(out=None, path=None, source=None, verbose=True):
         X, y = np.asarray(source[0]), np.asarray(source[1])
         if X.dtype != np.uint8:
             raise UsageError(f"load_expanded: source images must be uint8 pixels, got {X.dtype}")
-    md5 = _fingerprint(X)
+    source = fingerprint(X)
     folder = Path(out) if out is not None else _default_folder(path)
     filename = folder / CACHE_NAME
     if filename.exists():
-        Xe, ye, cached_md5 = read_expanded(filename)
-        if cached_md5 == md5 and len(Xe) == 5 * len(X):
-            return Xe, ye
+        cached = _read_if_matching(filename, 5 * len(X), source)
+        if cached is not None:
+            return cached
         if verbose:
-            print(f"{filename}: built from other images; rebuilding", file=sys.stderr)
+            print(f"{filename}: built from other images (or by an older version); rebuilding",
+                  file=sys.stderr)
     Xe, ye = expand(X, y)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        save_expanded(filename, Xe, ye, md5)
+        save_expanded(filename, Xe, ye, source)
     except OSError as exc:
         raise DataError(f"cannot write the expanded-MNIST cache {filename} ({exc}); "
                         f"pass a writable folder with --out") from None
     if verbose:
         print(f"wrote {filename} ({len(Xe)} images)", file=sys.stderr)
     return Xe, ye
+
+
+def _read_if_matching(filename, n, source):
+    """The cached arrays if the cache holds n images expanded from ``source``, else None."""
+    try:
+        cached = read_expanded(filename, n)
+    except DataError:
+        return None   # damaged, or of another size: rebuilt
+    if cached is None or cached[2] != source:
+        return None
+    return cached[0], cached[1]
 
 
 def main(argv=None):

@@ -13,7 +13,6 @@ executor brings its own.
 """
 
 import concurrent.futures as cf
-import hashlib
 import json
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..storage.training_state import fingerprint
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
@@ -36,13 +36,9 @@ def run_key(config):
 
 def data_fingerprint(train, validation, name=None):
     """What the header records about the data, so results from other data are refused."""
-    h = hashlib.sha256()
-    for a in (*train, *validation):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.data)
     return {"name": name, "training_size": int(len(train[1])),
-            "validation_size": int(len(validation[1])), "sha256": h.hexdigest()}
+            "validation_size": int(len(validation[1])),
+            "sha256": fingerprint(*train, *validation)}
 
 
 # ---- one run (executes in a worker) -------------------------------------------------
@@ -85,8 +81,8 @@ def _init_worker(data, threads):
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)
     _WORKER.update(data=data, prepared={}, ref=None)
-    if "numba" in sys.modules:
-        import numba
+    numba = sys.modules.get("numba")   # only if this worker has loaded it (network/base/jit.py)
+    if numba is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 

@@ -16,30 +16,18 @@ any format other than JSON Lines.
 """
 
 import json
-import math
 import os
 from pathlib import Path
 
 from ..errors import DataError, UsageError
+from ..storage import strict_json
 from ..storage.atomic import atomic_write_text
+from ..storage.limits import read_capped
+from ..storage.strict_json import dumps_line
+
+MAX_FILE_BYTES = 1024**3     # a million runs of a few hundred bytes each
 
 VERSION = 1
-
-
-def _finite(obj):
-    """JSON has no NaN or infinity: a diverged cost is written as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def dumps_line(obj):
-    """One complete line: canonical JSON (sorted keys) + newline, as bytes."""
-    return (json.dumps(_finite(obj), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
 def read_results(path):
@@ -49,7 +37,7 @@ def read_results(path):
     middle is damaged (that never happens through ``ResultsFile``).
     """
     path = Path(path)
-    data = path.read_bytes()
+    data = read_capped(path, MAX_FILE_BYTES, "grid results file", DataError)
     complete = data[:data.rfind(b"\n") + 1]  # bytes after the last newline: an interrupted write
     lines = complete.splitlines()
     if not lines:
@@ -58,10 +46,11 @@ def read_results(path):
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
-        except ValueError:
-            raise DataError(f"{path}: line {number} is not valid JSON; the file was edited or "
-                            f"damaged; delete the line (or the file) and rerun") from None
+            records.append(strict_json.parse(line, f"{path}: line {number}", "grid results line",
+                                             DataError))
+        except DataError as exc:
+            raise DataError(f"{exc}; the file was edited or damaged; delete the line (or the "
+                            f"file) and rerun") from None
     header = records[0]
     if not isinstance(header, dict) or header.get("kind") != "grid" or "spec" not in header:
         raise DataError(f"{path}: not a grid results file (its first line has no grid header)")

@@ -27,7 +27,6 @@ broad strategy in ``strategy.py`` is a few grids in a row), plotting
 import concurrent.futures as cf
 import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,8 @@ import numpy as np
 from ..base.activations import get_activation
 from ..base.costs import get_cost
 from ..base.checks import number
-from ..errors import UsageError
+from ..errors import DataError, UsageError
+from ..storage import strict_json
 from .executor import (DatasetRef, InlineExecutor, build_network, data_fingerprint,
                        default_threads, examples, local_executor, run_config, run_key,
                        train_config)
@@ -309,11 +309,12 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
     spec_sha = hashlib.sha256(dumps_line(spec or {})).hexdigest()
     if path is not None and path.exists():
         try:
-            cached = json.loads(path.read_text())
-            if cached.get("key") == row["key"] and cached.get("spec_sha256") == spec_sha:
+            cached = strict_json.load(path, "grid selection file", error=DataError)
+            if isinstance(cached, dict) and cached.get("key") == row["key"] \
+                    and cached.get("spec_sha256") == spec_sha:
                 return cached
-        except ValueError:
-            pass  # damaged: recompute
+        except DataError:
+            pass  # damaged: recompute it
     config = row["config"]
     train_ex, val_ex = examples((train, validation), config)
     net, epochs, _ = train_config(config, train_ex, val_ex, epochs=row["best_epoch"] + 1)

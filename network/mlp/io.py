@@ -13,6 +13,9 @@ and shape checked against ``sizes`` before any array is built, the parameter
 count within the library's limit, every value finite.  Anything else raises
 ModelFileError naming the file and the fault.  Never pickle.
 
+This module reads and writes the format only; ``load`` in network/mlp/network.py
+(network2.py's module-level ``load``) builds the Network from what it reads.
+
 Deliberately left out: optimiser state and training progress (that is a
 checkpoint's job), other formats.
 """
@@ -23,7 +26,6 @@ import numpy as np
 
 from ..base.activations import ACTIVATIONS
 from ..base.costs import COSTS, COSTS_BY_CLASS_NAME, get_cost
-from ..errors import UsageError
 from ..storage import strict_json
 from ..storage.atomic import atomic_write_text
 from ..storage.header import Header
@@ -95,10 +97,10 @@ def check_model(h):
     return sizes, cost, activation, output, dtype
 
 
-def load_network(path):
-    """Load a network saved by ``Network.save`` or by the book's network2.py."""
-    from .network import Network  # here: network.py's save() imports this module when called
-
+def read_network(path):
+    """A model file's contents, checked: {"sizes", "cost", "activation",
+    "output_activation", "dtype", "weights", "biases"} with the arrays as float64 in the
+    book's shapes.  ``network.load`` (network/mlp/network.py) builds the Network."""
     h = Header(strict_json.load(path, "model file", booleans=False), path)
     sizes, cost, activation, output, dtype = check_model(h)
     weights, biases = h.get(h.data, "weights", list), h.get(h.data, "biases", list)
@@ -113,16 +115,5 @@ def load_network(path):
         flat = isinstance(b, list) and b and not isinstance(b[0], list)   # (n,) or (n, 1)
         bs.append(array_from_lists(h, b, (n_out,), f"biases[{l}]")[:, None] if flat
                   else array_from_lists(h, b, (n_out, 1), f"biases[{l}]"))
-    try:
-        net = Network(sizes, cost=cost, activation=activation, output_activation=output,
-                      dtype=dtype, seed=0)
-    except UsageError as exc:
-        h.fail(f"inconsistent model: {exc}")
-    net.weights = [w.astype(net.dtype) for w in ws]
-    net.biases = [b.astype(net.dtype) for b in bs]
-    return net
-
-
-def load(path):
-    """network2.py's module-level name for ``load_network``."""
-    return load_network(path)
+    return {"sizes": sizes, "cost": cost, "activation": activation, "output_activation": output,
+            "dtype": dtype, "weights": ws, "biases": bs}

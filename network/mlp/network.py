@@ -22,8 +22,8 @@ in one compiled kernel; ``backend="numpy"`` is the plain matrix-based reference
 custom optimisers always take the NumPy path.  Each epoch's record says which
 path ran.
 
-Deliberately left out: convolutional layers (``network/conv``), file formats
-(``io.py``), data loading (``network/data``).
+Deliberately left out: convolutional layers (``network/conv``), the file format
+(``io.py``; ``load`` here builds a Network from it), data loading (``network/data``).
 """
 
 import sys
@@ -39,8 +39,8 @@ from ..base.jit import HAVE_NUMBA
 from ..base.optimizers import SGD, Momentum
 from ..base.regularization import get_regularizer
 from ..base.schedules import stop_requested
-from ..errors import UsageError
-from . import backprop, epoch
+from ..errors import ModelFileError, UsageError
+from . import backprop, epoch, io
 from .data_format import as_examples
 
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating: bounds memory on big sets
@@ -330,8 +330,21 @@ class Network:
 
     def save(self, filename):
         """Save as JSON in network2.py's format (plus extra keys); atomic."""
-        from .io import save_network  # the book's API saves from the class; io.py builds Networks
-        save_network(self, filename)
+        io.save_network(self, filename)
+
+
+def load(filename):
+    """network2.py's ``load``: the Network saved in ``filename`` (by ``save`` or by the
+    book's network2.py), every field checked (network/mlp/io.py); ModelFileError otherwise."""
+    spec = io.read_network(filename)
+    try:
+        net = Network(spec["sizes"], cost=spec["cost"], activation=spec["activation"],
+                      output_activation=spec["output_activation"], dtype=spec["dtype"], seed=0)
+    except UsageError as exc:
+        raise ModelFileError(f"{filename}: inconsistent model: {exc}") from None
+    net.weights = [w.astype(net.dtype) for w in spec["weights"]]
+    net.biases = [b.astype(net.dtype) for b in spec["biases"]]
+    return net
 
 
 def check_sizes(sizes):
