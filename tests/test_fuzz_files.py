@@ -100,12 +100,40 @@ def damage_json(doc, rng):
     return f"{path}={token[:20]}", json.dumps(doc).replace(f'"{marker}"', token)
 
 
+# ---- harmless rewrites: still valid files, which must load ------------------------------------
+
+def json_variants(raw):
+    """The same JSON document re-serialised: indented, keys sorted, another number spelling."""
+    doc = json.loads(raw)
+    return [json.dumps(doc, indent=2), json.dumps(doc, sort_keys=True),
+            json.dumps(doc, separators=(",", ":"))]
+
+
+def npz_variants(raw):
+    """The same archive with its members in reverse order (zip order carries no meaning)."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        members = [(info, z.read(info)) for info in z.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for info, data in reversed(members):
+            z.writestr(info.filename, data)
+    return [buf.getvalue()]
+
+
+def check_valid(fuzz, name, bases, load, sane):
+    """Every base file and its harmless rewrites must load (``bases``: suffix -> bytes)."""
+    for suffix, raw in bases.items():
+        variants = [raw] + (json_variants(raw) if suffix == ".json" else npz_variants(raw))
+        for k, data in enumerate(variants):
+            fuzz.must_load(f"{name} valid {suffix} #{k}", f"{name}{suffix}", data, load, sane)
+
+
 # ---- the runner -------------------------------------------------------------------------------
 
 class Fuzz:
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
-        self.failures, self.refused, self.loaded = [], 0, 0
+        self.failures, self.refused, self.loaded, self.valid = [], 0, 0, 0
         self.slowest = (0.0, None)
         self.peak = (0, None)
 
@@ -140,10 +168,21 @@ class Fuzz:
             if seconds > self.slowest[0]:
                 self.slowest = (seconds, label)
 
+    def must_load(self, label, name, data, load, sane):
+        """A valid file (the undamaged original, or a harmless rewrite of it) must load:
+        the positive control without which a loader that refused everything would pass."""
+        path = self.tmp_path / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        problem = sane(load(path))
+        assert problem is None, f"{label}: a valid file loaded as something odd: {problem}"
+        self.valid += 1
+
     def report(self, what):
-        print(f"{what}: {self.refused} refused, {self.loaded} loaded (damage left a valid file); "
+        print(f"{what}: {self.valid} valid files loaded; {self.refused} damaged refused, "
+              f"{self.loaded} loaded (damage left a valid file); "
               f"slowest {self.slowest[0] * 1000:.1f} ms ({self.slowest[1]}); "
               f"peak {self.peak[0] / 1e6:.2f} MB ({self.peak[1]})")
+        assert self.valid >= 1, "no valid file was checked to load"
         assert not self.failures, "\n".join(f"{l}: {m}" for l, m in self.failures[:15])
         assert self.slowest[0] < MAX_SECONDS_PER_FILE, self.slowest
         assert self.peak[0] < MAX_PEAK_BYTES, self.peak
@@ -172,6 +211,7 @@ def fuzz_json_and_npz(fuzz, name, bases, rng, load, sane, title):
     """COUNTS[name] cases, alternating a model's .json and .npz file (``bases``: suffix ->
     bytes): half of the JSON cases damage the parsed document, the rest the bytes."""
     doc = json.loads(bases[".json"])
+    check_valid(fuzz, name, bases, load, sane)
     for i in range(COUNTS[name]):
         suffix = (".json", ".npz")[i % 2]
         if suffix == ".json" and rng.random() < 0.5:
@@ -190,6 +230,10 @@ def test_fuzzed_model_json_files_are_refused_or_load_sane(tmp_path):
     raw = (tmp_path / "base.json").read_bytes()
     doc = json.loads(raw)
     fuzz = Fuzz(tmp_path)
+    check_valid(fuzz, "model_json", {".json": raw}, load_network, finite_network)
+    book = {k: doc[k] for k in ("sizes", "weights", "biases", "cost")}   # network2.py's own keys
+    fuzz.must_load("model_json book format", "model.json", json.dumps(book), load_network,
+                   finite_network)
     for i in range(COUNTS["model_json"]):
         if rng.random() < 0.5:
             kind, data = damage_bytes(raw, rng)
@@ -258,6 +302,8 @@ def test_fuzzed_checkpoints_are_refused_or_load_sane(tmp_path):
         return finite_network(ck.network)
 
     fuzz = Fuzz(tmp_path)
+    for k, (raw, _) in enumerate(bases):
+        check_valid(fuzz, f"checkpoint{k}", {".npz": raw}, load_checkpoint, sane)
     for i in range(COUNTS["checkpoint"]):
         raw, members = bases[rng.integers(len(bases))]
         choice = rng.random()
@@ -321,6 +367,10 @@ def test_fuzzed_idx_files_are_refused_or_load_sane(tmp_path):
     def sane(a):
         return None if isinstance(a, np.ndarray) and a.nbytes < 10_000 else f"odd result {type(a)}"
 
+    for k, a in enumerate(arrays):
+        for data in (idx_bytes(a), gzip.compress(idx_bytes(a), mtime=0)):
+            fuzz.must_load(f"idx valid {k}", "images.idx", data, load_any,
+                           lambda b, a=a: None if np.array_equal(b, a) else "other values")
     for i in range(COUNTS["idx"]):
         raw = idx_bytes(arrays[rng.integers(len(arrays))])
         if rng.random() < 0.5:
@@ -384,8 +434,10 @@ def test_checkpoint_member_declaring_petabytes_with_a_valid_crc_is_refused_cheap
     X, y = np.random.default_rng(0).random((40, 6)), np.random.default_rng(1).integers(0, 3, 40)
     path = tmp_path / "run.npz"
     train(Network([6, 5, 3], seed=2), (X, y), 1, 10, 0.5, checkpoint=path)
-    npz_with_member(path, "w0.npy", npy_declaring(shape))
     fuzz = Fuzz(tmp_path)
+    fuzz.must_load("checkpoint before the edit", "run.npz", path.read_bytes(), load_checkpoint,
+                   lambda ck: None)
+    npz_with_member(path, "w0.npy", npy_declaring(shape))
     fuzz.check(f"checkpoint w0 shape ({shape})", "run.npz", path.read_bytes(), load_checkpoint,
                lambda ck: "loaded", measure=True)
     fuzz.report("checkpoint hostile member")
@@ -398,8 +450,10 @@ def test_vae_npz_member_declaring_petabytes_is_refused_cheaply(tmp_path, shape):
 
     path = tmp_path / "vae.npz"
     vae_io.save(VAE(2, [5], "relu", 6, rng=np.random.default_rng(0), dtype=np.float64), path)
-    npz_with_member(path, "encoder.0.weight.npy", npy_declaring(shape))
     fuzz = Fuzz(tmp_path)
+    fuzz.must_load("vae before the edit", "vae.npz", path.read_bytes(), vae_io.load,
+                   lambda m: None)
+    npz_with_member(path, "encoder.0.weight.npy", npy_declaring(shape))
     fuzz.check(f"vae member shape ({shape})", "vae.npz", path.read_bytes(), vae_io.load,
                lambda m: "loaded", measure=True)
     fuzz.report("VAE hostile member")

@@ -379,7 +379,8 @@ def test_fuzzed_vae_checkpoints_are_refused_or_load_sane(tmp_path):
     """Seeded byte, header and member damage (test_fuzz_files.py's generators): each file is
     refused with a ModelFileError naming it, or -- when the damage left a valid file -- loads
     as a consistent state; never another exception, never a large allocation."""
-    from test_fuzz_files import SEED, Fuzz, damage_bytes, damage_json, damage_members, npz_bytes
+    from test_fuzz_files import (SEED, Fuzz, check_valid, damage_bytes, damage_json,
+                                 damage_members, npz_bytes)
 
     rng = np.random.default_rng([SEED, 7])
     data = np.random.default_rng(0).random((40, 12))
@@ -403,6 +404,8 @@ def test_fuzzed_vae_checkpoints_are_refused_or_load_sane(tmp_path):
         return None if ck.epochs_done <= ck.training["epochs"] else "more epochs done than planned"
 
     fuzz = Fuzz(tmp_path)
+    for k, (raw, _) in enumerate(bases):
+        check_valid(fuzz, f"vae checkpoint {k}", {".npz": raw}, load_checkpoint, sane)
     for i in range(300):
         raw, members = bases[rng.integers(len(bases))]
         choice = rng.random()

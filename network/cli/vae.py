@@ -132,11 +132,8 @@ def _first(X, n, option, what):
 
 
 def _run(args, progress):
-    from ..vae import resumable
     from ..vae.checkpoint import load_checkpoint
     from ..vae.io import save
-    from ..vae.model import VAE
-    from ..vae.train import train
 
     ck = None
     if args.resume:
@@ -148,30 +145,12 @@ def _run(args, progress):
     X_train, _, X_test, _ = load_vae_data(args.dataset, args.data_path, np.dtype(args.dtype))
     X_train = _first(X_train, args.training_size, "--training-size", "training images")
     X_test = _first(X_test, args.test_size, "--test-size", "test images")
-    if ck is None:
-        rng = np.random.default_rng(seed)
-        model = VAE(args.latent_dim, args.hidden, args.activation, X_train.shape[1], rng=rng,
-                    dtype=np.dtype(args.dtype))
-        optimizer = Adam(args.lr) if args.optimizer == "adam" else SGD(args.lr)
-        config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta",
-                                                "epochs", "batch_size", "optimizer", "lr",
-                                                "dtype", "dataset")}
-        config.update(seed=seed, training_size=len(X_train), test_size=len(X_test))
-    else:
-        model, config = ck.model, ck.config
-        config["epochs"] = args.epochs  # the planned total, raised if --epochs said so
+    model, optimizer, rng, config = _start(args, ck, seed, len(X_train), len(X_test),
+                                           X_train.shape[1])
+    if ck is not None:
         progress["saved_epochs"] = ck.epochs_done  # what the file holds before this run adds
     progress["epochs"] = lambda: len(model.history)
     metrics = MetricsFile(args.metrics, config, model.history)
-    what = (f"VAE {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
-            f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
-            f"{args.batch_size}")
-    if ck is not None:
-        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: {what}, "
-              f"seed {seed}", flush=True)
-    else:
-        print(f"{what}, {len(X_train)} training / {len(X_test)} test images, seed {seed}",
-              flush=True)
 
     def report(model, record):
         if not args.quiet or record["epoch"] == args.epochs - 1:
@@ -184,19 +163,7 @@ def _run(args, progress):
         progress.update(saved_epochs=epochs_done, path=path)
 
     start = time.perf_counter()
-    if ck is not None:
-        if ck.epochs_done == args.epochs:
-            print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
-        resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
-                         checkpoint=args.checkpoint or args.resume, callbacks=[report],
-                         on_save=saved, loaded=ck)
-    elif args.checkpoint:
-        resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
-                        X_test=X_test, checkpoint=args.checkpoint, config=config,
-                        callbacks=[report], on_save=saved)
-    else:
-        train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
-              X_test=X_test, callbacks=[report])
+    _train(args, ck, model, optimizer, rng, config, X_train, X_test, [report], saved)
     last = model.history[-1] if model.history else {}
     metrics.finish({"epochs": len(model.history), "final_train_loss": last.get("train_loss"),
                     "final_test_loss": last.get("test_loss"),
@@ -207,3 +174,47 @@ def _run(args, progress):
         save(model, args.save)
         print(f"Saved the model to {args.save}")
     return 0
+
+
+def _start(args, ck, seed, n_train, n_test, n_pixels):
+    """(model, optimizer, generator, settings): new, or the checkpoint's; announced."""
+    from ..vae.model import VAE
+
+    what = (f"VAE {n_pixels}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
+            f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
+            f"{args.batch_size}")
+    if ck is not None:
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: {what}, "
+              f"seed {seed}", flush=True)
+        ck.config["epochs"] = args.epochs  # the planned total, raised if --epochs said so
+        return ck.model, ck.optimizer, ck.rng, ck.config
+    print(f"{what}, {n_train} training / {n_test} test images, seed {seed}", flush=True)
+    rng = np.random.default_rng(seed)
+    model = VAE(args.latent_dim, args.hidden, args.activation, n_pixels, rng=rng,
+                dtype=np.dtype(args.dtype))
+    optimizer = Adam(args.lr) if args.optimizer == "adam" else SGD(args.lr)
+    config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta",
+                                            "epochs", "batch_size", "optimizer", "lr",
+                                            "dtype", "dataset")}
+    config.update(seed=seed, training_size=n_train, test_size=n_test)
+    return model, optimizer, rng, config
+
+
+def _train(args, ck, model, optimizer, rng, config, X_train, X_test, callbacks, saved):
+    """Run the epochs: resumed from the checkpoint, checkpointed, or plain."""
+    from ..vae import resumable
+    from ..vae.train import train
+
+    if ck is not None:
+        if ck.epochs_done == args.epochs:
+            print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
+        resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
+                         checkpoint=args.checkpoint or args.resume, callbacks=callbacks,
+                         on_save=saved, loaded=ck)
+    elif args.checkpoint:
+        resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+                        X_test=X_test, checkpoint=args.checkpoint, config=config,
+                        callbacks=callbacks, on_save=saved)
+    else:
+        train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+              X_test=X_test, callbacks=callbacks)

@@ -256,13 +256,8 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     configs = run_configs(spec)
     _check_runs(configs, train, n_classes)
 
-    rows, results = [], None
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        results = ResultsFile(out / RESULTS_NAME, spec)
-        wanted = {run_key(c) for c in configs}
-        rows = [r for r in results.open() if r["key"] in wanted]
+    out = None if out is None else Path(out)
+    results, rows = _open_results(out, spec, configs)
     resumed = len(rows)
     done = {r["key"] for r in rows}
     pending = [c for c in configs if run_key(c) not in done]
@@ -272,13 +267,7 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
         executor = InlineExecutor() if workers == 0 else \
             local_executor(min(workers, len(pending)), threads or default_threads(workers),
                            data=(train, validation))
-    # How the data reaches the runs: a local_executor made with it holds it already;
-    # threads share the arrays; other executors' workers load a named data set
-    # themselves; arrays given directly travel with each task.
-    held = getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]
-    task_data = None if held else (train, validation)
-    if not held and named and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
-        task_data = DatasetRef(named, spec["data"]["sha256"])
+    task_data = _task_data(executor, spec, named, train, validation)
     try:
         for row in _finished(executor, pending, task_data, spec["training_cost"]):
             rows.append(row)
@@ -296,6 +285,27 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     if score_test and test is not None and result.rows:
         result.test = score_test_set(result.best, train, validation, test, out, spec)
     return result
+
+
+def _open_results(out, spec, configs):
+    """(the results file or None, the rows it already holds for these configs)."""
+    if out is None:
+        return None, []
+    out.mkdir(parents=True, exist_ok=True)
+    results = ResultsFile(out / RESULTS_NAME, spec)
+    wanted = {run_key(c) for c in configs}
+    return results, [r for r in results.open() if r["key"] in wanted]
+
+
+def _task_data(executor, spec, named, train, validation):
+    """How the data reaches the runs: a local_executor made with it holds it already
+    (None); threads share the arrays; other executors' workers load a named data set
+    themselves (a DatasetRef); arrays given directly travel with each task."""
+    if getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]:
+        return None
+    if named and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
+        return DatasetRef(named, spec["data"]["sha256"])
+    return train, validation
 
 
 def score_test_set(row, train, validation, test, out=None, spec=None):

@@ -97,6 +97,37 @@ def fastest_learner(rows, seconds=None):
                                     -r["config"]["mini_batch_size"]))
 
 
+def _eta_step(stage, etas, mini_batch_size, epochs, refine):
+    """Step 1: the eta threshold, from the training cost of the first few epochs, refined
+    between the last good and the first bad value (x2, x5)."""
+    rows = stage("1-eta", eta=list(etas), lmbda=0.0, mini_batch_size=mini_batch_size,
+                 epochs=epochs, training_cost=True)
+    threshold = eta_threshold(rows)
+    if threshold is None:
+        raise UsageError(f"no eta in {list(etas)} lowered the training cost from the first "
+                         f"epoch on; try smaller values")
+    larger = [e for e in etas if e > threshold]
+    finer = [f * threshold for f in (2, 5) if larger and f * threshold < min(larger)]
+    if refine and finer:
+        rows = rows + stage("1-eta-refined", eta=finer, lmbda=0.0,
+                            mini_batch_size=mini_batch_size, epochs=epochs, training_cost=True)
+        threshold = eta_threshold(rows)
+    return threshold
+
+
+def _lambda_step(stage, eta, lmbdas, mini_batch_size, epochs, refine):
+    """Step 2: lambda on validation accuracy, then refined around the best (x0.5, x2)."""
+    rows = stage("2-lambda", eta=eta, lmbda=list(lmbdas), mini_batch_size=mini_batch_size,
+                 epochs=epochs)
+    lmbda = rows[0]["config"]["lmbda"]  # rows are sorted best first
+    if refine and lmbda > 0:
+        rows = search.sort_rows(rows + stage("2-lambda-refined", eta=eta,
+                                             lmbda=[lmbda / 2, lmbda * 2],
+                                             mini_batch_size=mini_batch_size, epochs=epochs))
+        lmbda = rows[0]["config"]["lmbda"]
+    return lmbda
+
+
 def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshold_epochs=3,
                    etas=ETAS, lmbdas=LMBDAS, mini_batch_sizes=MINI_BATCH_SIZES,
                    mini_batch_size=10, time_budget=None, refine=True, executor=None,
@@ -126,43 +157,17 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
     try:
         def stage(name, **spec):
             result = search.run_grid(dict(base, **spec), data=data, executor=executor,
-                                   workers=workers, out=None if out is None else out / name,
-                                   progress=progress, score_test=False)
+                                     workers=workers, out=None if out is None else out / name,
+                                     progress=progress, score_test=False)
             stages[name] = result
-            return result
+            return result.rows
 
-        # Step 1: the eta threshold, from the training cost of the first few epochs.
-        rows = stage("1-eta", eta=list(etas), lmbda=0.0, mini_batch_size=mini_batch_size,
-                     epochs=threshold_epochs, training_cost=True).rows
-        threshold = eta_threshold(rows)
-        if threshold is None:
-            raise UsageError(f"no eta in {list(etas)} lowered the training cost from the first "
-                             f"epoch on; try smaller values")
-        larger = [e for e in etas if e > threshold]
-        if refine and larger:
-            finer = [f * threshold for f in (2, 5) if f * threshold < min(larger)]
-            if finer:
-                rows = rows + stage("1-eta-refined", eta=finer, lmbda=0.0,
-                              mini_batch_size=mini_batch_size, epochs=threshold_epochs,
-                              training_cost=True).rows
-                threshold = eta_threshold(rows)
+        threshold = _eta_step(stage, etas, mini_batch_size, threshold_epochs, refine)
         eta = threshold / 2  # the book: a factor of two below the threshold
-
-        # Step 2: lambda, on validation accuracy.
-        rows = stage("2-lambda", eta=eta, lmbda=list(lmbdas), mini_batch_size=mini_batch_size,
-                     epochs=epochs).rows
-        lmbda = rows[0]["config"]["lmbda"]  # rows are sorted best first
-        if refine and lmbda > 0:
-            rows = search.sort_rows(rows + stage("2-lambda-refined", eta=eta,
-                                               lmbda=[lmbda / 2, lmbda * 2],
-                                               mini_batch_size=mini_batch_size,
-                                               epochs=epochs).rows)
-            lmbda = rows[0]["config"]["lmbda"]
-
-        # Step 3: the mini-batch size, on validation accuracy per second.
+        lmbda = _lambda_step(stage, eta, lmbdas, mini_batch_size, epochs, refine)
         rows = stage("3-mini-batch", eta=eta, lmbda=lmbda,
-                     mini_batch_size=list(mini_batch_sizes), epochs=epochs).rows
-        chosen = fastest_learner(rows, time_budget)
+                     mini_batch_size=list(mini_batch_sizes), epochs=epochs)
+        chosen = fastest_learner(rows, time_budget)   # step 3: accuracy per second
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -172,8 +177,8 @@ def broad_strategy(data=None, out=None, sizes=(784, 30, 10), epochs=10, threshol
                             chosen=chosen)
     if score_test and len(data) == 3:
         result.test = search.score_test_set(chosen, data[0], data[1], data[2],
-                                          None if out is None else out / "3-mini-batch",
-                                          stages["3-mini-batch"].spec)
+                                            None if out is None else out / "3-mini-batch",
+                                            stages["3-mini-batch"].spec)
     if out is not None:
         atomic_write_json(out / "strategy.json",
                           {"eta_threshold": threshold, "eta": eta, "lmbda": lmbda,
