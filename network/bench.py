@@ -132,6 +132,12 @@ def _torch():
     return torch
 
 
+def torch_version():
+    """PyTorch's version, or None when it is not installed (it is never a dependency)."""
+    torch = _torch()
+    return None if torch is None else torch.__version__
+
+
 def _torch_setup(torch, sizes, X, y, seed):
     torch.manual_seed(seed)
     layers = [torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]

@@ -99,4 +99,4 @@ def test_an_output_files_folder_is_made_and_a_bad_one_refused_before_any_work(tm
     assert f"argument {option}: cannot create the folder {blocker}" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""        # refused before training
     folder = run_cli(*command, option, tmp_path, timeout=60)
-    assert folder.returncode == 2 and "is a folder; give a file name" in folder.stderr
+    assert folder.returncode == 2 and "is a folder; give the name of a file in it" in folder.stderr

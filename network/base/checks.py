@@ -11,10 +11,16 @@ own edge), checks of files (``network/storage``).
 """
 
 import math
+import os
 
 import numpy as np
 
 from ..errors import UsageError
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None
 
 
 def number(name, value, *, low=None, above=None, below=None, high=None, whole=False):
@@ -62,3 +68,52 @@ def training_arguments(epochs, mini_batch_size, eta, n, *, lmbda=0.0, callbacks=
         if not callable(cb):
             raise UsageError(f"callbacks must be callables cb(network, record), got {cb!r}")
     return callbacks
+
+
+def weight_decay(eta, lmbda, n):
+    """Refuse an L2 strength whose weight decay factor 1 - eta lmbda / n (L2) is -1 or less:
+    every step would multiply the weights by it, so they grow without bound however the
+    cost behaves -- a run that could only diverge, for a reason the divergence message
+    could not see."""
+    factor = 1.0 - eta * lmbda / n
+    if factor <= -1.0:
+        raise UsageError(f"lmbda {lmbda:g} with eta {eta:g} and {n} training examples makes the "
+                         f"L2 weight decay factor 1 - eta*lmbda/n = {factor:.3g}: every step "
+                         f"would multiply the weights by it; use lmbda < {2 * n / eta:g}")
+
+
+def available_memory():
+    """Bytes this process can still allocate: the memory the system has available, and no
+    more than what is left under an address-space limit (``ulimit -v``), if one is set."""
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(line.split()[1]) * 1024 for line in f
+                         if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if resource is not None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            try:
+                with open("/proc/self/statm") as f:
+                    used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError):
+                used = 0
+            avail = min(avail, soft - used)
+    return max(avail, 0)
+
+
+def memory(nbytes, what, advice):
+    """Refuse, before allocating, work that needs more memory than this process can get:
+    a UsageError with the bytes needed and available, and ``advice``."""
+    avail = available_memory()
+    if nbytes > avail:
+        raise UsageError(f"{what} would need about {_size(nbytes)} of memory, more than the "
+                         f"{_size(avail)} available; {advice}")
+
+
+def _size(nbytes):
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000

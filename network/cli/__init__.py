@@ -47,6 +47,10 @@ def main(argv=None):
         name = f"{exc.filename}: " if exc.filename else ""
         print(f"{parser.prog} {args.command}: error: {name}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print(f"{parser.prog} {args.command}: error: out of memory; use smaller sizes or less "
+              f"data", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,8 @@ import time
 import numpy as np
 
 from .. import bench
+from ..data.mnist import N_TRAIN
+from ..errors import UsageError
 from ..storage.atomic import atomic_write_json
 from .common import output_file, positive_int
 
@@ -23,8 +25,9 @@ def add_parser(subparsers):
                                           "PyTorch (when installed).")
     p.add_argument("--quick", action="store_true",
                    help="10,000 images, one timed epoch per method (scaled to 50,000)")
-    p.add_argument("--train-size", type=positive_int, default=None,
-                   help="images to time on (default 50,000; 10,000 with --quick)")
+    p.add_argument("--training-size", "--train-size", type=positive_int, default=None,
+                   help="training images to time on, at most 50,000 (default 50,000; 10,000 "
+                        "with --quick)")
     p.add_argument("--repeats", type=positive_int, default=None,
                    help="timed epochs per method, median reported (default 3; 1 with --quick)")
     p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS))
@@ -37,7 +40,13 @@ def add_parser(subparsers):
 
 
 def run(args):
-    n_train = args.train_size or (10_000 if args.quick else 50_000)
+    n_train = args.training_size or (10_000 if args.quick else 50_000)
+    if n_train > N_TRAIN:
+        raise UsageError(f"--training-size {n_train} is more than the {N_TRAIN} training images "
+                         f"the benchmark times on; use at most {N_TRAIN}")
+    if "torch" in args.methods and bench.torch_version() is None:
+        raise UsageError("--methods torch: PyTorch is not installed here; install it "
+                         "(pip install torch==2.13.0) or leave torch out")
     repeats = args.repeats or (1 if args.quick else 3)
     start = time.perf_counter()
     print(f"Timing {n_train} MNIST training images, median of {repeats} epoch(s) per method "

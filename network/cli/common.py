@@ -14,7 +14,7 @@ import numpy as np
 
 from ..base.checks import number
 from ..errors import NNDLError, UsageError
-from ..storage.atomic import atomic_write_json
+from ..storage.atomic import atomic_write_json, check_writable
 from ..storage.signals import exit_status
 from ..storage.strict_json import json_safe
 
@@ -46,17 +46,20 @@ non_negative_int = _number_type(int, 0, False, "whole number")
 
 
 def output_file(text):
-    """An argparse type for a file a command will write: the name must not be a folder,
-    and its folder is created if missing.  Done when the command line is read, so a
-    long run does not end with nowhere to put its result."""
+    """An argparse type for a file a command will write.  Done when the command line is
+    read, so a long run never ends with nowhere to put its result: the folder is made if
+    missing; a folder, a device, a FIFO or a socket is refused (a write would replace it),
+    and so is a place where no file can be created.  A symlink is written through."""
     path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"cannot create the folder {path.parent}: "
                                          f"{exc.strerror or exc}") from None
+    try:
+        check_writable(path)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -202,6 +205,16 @@ def adopt_settings(args, config, keys, path, planned, done):
     elif args.epochs < done:
         raise UsageError(f"--epochs {args.epochs}: the checkpoint {path} already holds "
                          f"{done} epochs; give at least that many")
+    for key in OUTPUTS:   # the interrupted command's --save and --metrics, unless given anew
+        if getattr(args, key, None) is None and isinstance(config.get(key), str):
+            try:
+                setattr(args, key, output_file(config[key]))
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"--{key} {config[key]} (from the checkpoint {path}): "
+                                 f"{exc}") from None
+
+
+OUTPUTS = ("save", "metrics")   # kept in a checkpoint's settings, so --resume writes them too
 
 
 # ---- Ctrl-C and SIGTERM -----------------------------------------------------------------------

@@ -7,11 +7,13 @@ table.txt, selection.json (the configuration chosen on validation accuracy
 and its test score, computed once), heatmap.png and curves.png.
 """
 
+import sys
 import time
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import DataError, UsageError
+from ..storage.signals import exit_status, interruptible
 from ..storage.atomic import atomic_write_text
 from .common import non_negative_int, positive_int
 
@@ -99,15 +101,7 @@ def spec_from_args(args):
 def load_data(args):
     """(training, validation, test) as uint8 pixels and int labels, and the data's name."""
     if args.data:
-        try:
-            with np.load(args.data) as f:
-                arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--data {args.data}: cannot read it as an .npz file "
-                             f"({exc})") from None
-        missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in arrays]
-        if missing:
-            raise UsageError(f"--data {args.data}: missing array(s) {', '.join(missing)}")
+        arrays = _read_data(args.data)
         splits = [(arrays["X_train"], arrays["y_train"]), (arrays["X_val"], arrays["y_val"]),
                   (arrays["X_test"], arrays["y_test"]) if "X_test" in arrays else None]
         name = str(args.data)
@@ -122,13 +116,53 @@ def load_data(args):
     return splits, name
 
 
+DATA_MEMBERS = {"X_train", "y_train", "X_val", "y_val", "X_test", "y_test"}
+PIXELS = [np.uint8, np.float32, np.float64]
+LABELS = [np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.uint64]
+
+
+def _read_data(path):
+    """The arrays of a --data file, through the library's one npz reader: every member
+    read at the shape its header declares only if the file really holds those bytes,
+    nothing compressed, nothing pickled, nothing unexpected."""
+    from ..storage.npz import NpzReader
+
+    with NpzReader(path, "--data file", error=DataError,
+                   hint="give plain arrays saved with np.savez") as reader:
+        missing = sorted({"X_train", "y_train", "X_val", "y_val"} - reader.names)
+        if missing:
+            raise UsageError(f"--data {path}: missing array(s) {', '.join(missing)}")
+        unknown = sorted(reader.names - DATA_MEMBERS)
+        if unknown:
+            raise UsageError(f"--data {path}: unknown array(s) {', '.join(unknown)[:80]}; "
+                             f"expected {', '.join(sorted(DATA_MEMBERS))}")
+        return {k: reader.read(k, PIXELS if k[0] == "X" else LABELS, None)
+                for k in reader.names}
+
+
 def run(args):
+    """The search, stopped cleanly by Ctrl-C (once or twice) or SIGTERM: the workers end at
+    once, the finished runs stay in results.jsonl, and the same command resumes."""
+    progress = {"done": 0, "total": "?"}
+    with interruptible():
+        try:
+            return _run(args, progress)
+        except KeyboardInterrupt as exc:
+            what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
+            print(f"{what} after {progress['done']} of {progress['total']} runs; they are kept "
+                  f"in {args.out}/results.jsonl; run the same command again to finish the "
+                  f"grid", file=sys.stderr)
+            return exit_status(exc)
+
+
+def _run(args, counts):
     from .. import grid
 
     spec = grid.grid_spec(spec_from_args(args))  # a bad spec fails before data is loaded
     splits, name = load_data(args)
     data = tuple(s for s in splits if s is not None)
     n_runs = len(grid.run_configs(spec))
+    counts["total"] = n_runs
     shown = [n for n in grid.varying_options(spec) if n != "seed"]
     print(f"Grid of {n_runs} runs ({', '.join(shown)}) on {len(data[0][1])} {name} training "
           f"images, selecting on {len(data[1][1])} validation images; results in "
@@ -136,6 +170,7 @@ def run(args):
     start = time.perf_counter()
 
     def progress(row, done, total):
+        counts.update(done=done, total=total)
         c = row["config"]
         setting = ", ".join(f"{n} {c[n]}" for n in shown)
         print(f"[{done}/{total}] {setting}: best validation "

@@ -84,7 +84,8 @@ def _config(args, seed, n_train, n_eval):
     keys = ("sizes", "cost", "activation", "init", "eta", "epochs", "mini_batch_size", "lmbda",
             "regularization", "momentum", "dropout", "dtype", "dataset", "evaluation_set")
     config = {k: getattr(args, k) for k in keys}
-    config.update(seed=seed, training_size=n_train, evaluation_size=n_eval)
+    config.update(seed=seed, training_size=n_train, evaluation_size=n_eval, save=args.save,
+                  metrics=args.metrics)
     return config
 
 

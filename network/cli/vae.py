@@ -186,7 +186,8 @@ def _start(args, ck, seed, n_train, n_test, n_pixels):
     if ck is not None:
         print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: {what}, "
               f"seed {seed}", flush=True)
-        ck.config["epochs"] = args.epochs  # the planned total, raised if --epochs said so
+        # the planned total (raised if --epochs said so) and where the results go
+        ck.config.update(epochs=args.epochs, save=args.save, metrics=args.metrics)
         return ck.model, ck.optimizer, ck.rng, ck.config
     print(f"{what}, {n_train} training / {n_test} test images, seed {seed}", flush=True)
     rng = np.random.default_rng(seed)
@@ -196,7 +197,8 @@ def _start(args, ck, seed, n_train, n_test, n_pixels):
     config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta",
                                             "epochs", "batch_size", "optimizer", "lr",
                                             "dtype", "dataset")}
-    config.update(seed=seed, training_size=n_train, test_size=n_test)
+    config.update(seed=seed, training_size=n_train, test_size=n_test, save=args.save,
+                  metrics=args.metrics)
     return model, optimizer, rng, config
 
 

@@ -91,8 +91,7 @@ def _layers(h):
         check_chain(layers)
     except NNDLError as exc:
         h.fail(f"inconsistent layers: {exc}")
-    check_parameters(sum(int(np.prod(_w_shape(layer))) + _b_len(layer) for layer in layers),
-                     h.path)
+    check_parameters(sum(layer.n_params for layer in layers), h.path)
     return layers
 
 

@@ -75,6 +75,10 @@ class ConvPoolLayer:
         self.w = self.b = None
         self.kernels = IMPLEMENTATIONS[DEFAULT]
 
+    @property
+    def n_params(self):
+        return int(np.prod(self.filter_shape)) + self.filter_shape[0]
+
     def config(self):
         return {"type": self.kind, "filter_shape": list(self.filter_shape),
                 "image_shape": list(self.image_shape), "poolsize": self.poolsize,
@@ -132,6 +136,10 @@ class FullyConnectedLayer:
         self.p_dropout = float(p_dropout)
         self.fan_in = self.n_in
         self.w = self.b = None
+
+    @property
+    def n_params(self):
+        return self.n_out * self.n_in + self.n_out
 
     def config(self):
         return {"type": self.kind, "n_in": self.n_in, "n_out": self.n_out,

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from ..base.checks import training_arguments
+from ..base.checks import memory, training_arguments, weight_decay
 from ..base.costs import LogLikelihoodCost
 from ..base.divergence import check_epoch
 from ..base.jit import HAVE_NUMBA
@@ -67,6 +67,9 @@ class ConvNetwork:
         self.cost = LogLikelihoodCost
         self.history = []
         self.training_set_size = None
+        n_params = sum(layer.n_params for layer in self.layers)
+        memory(n_params * (8 + 3 * self.dtype.itemsize),   # drawn in float64; w, gradient, step
+               f"a ConvNetwork of {n_params:,} parameters", "use smaller layers")
         for layer in self.layers:
             layer.initialize(self.rng, self.dtype)
 
@@ -183,6 +186,7 @@ class ConvNetwork:
         test = None if test_data is None else self._check_data(test_data, "test_data")
         callbacks = training_arguments(epochs, mini_batch_size, eta, len(y), lmbda=lmbda,
                                        callbacks=callbacks)
+        weight_decay(eta, lmbda, len(y))
         self.optimizer = SGD(eta)                      # a callback may change optimizer.eta
         self.training_set_size = len(y)
         for _ in range(epochs):

@@ -16,8 +16,10 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -84,6 +86,38 @@ def _init_worker(data, threads):
     numba = sys.modules.get("numba")   # only if this worker has loaded it (network/base/jit.py)
     if numba is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # Ctrl-C in a terminal reaches the whole process group: only the parent acts on it
+    # (it stops the search and ends its workers); a worker whose parent died ends itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_when_orphaned(parent, every=0.5):
+    """Watch the parent process; when it is gone (killed, even by SIGKILL), exit at once
+    rather than compute for nobody."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def stop_now(executor):
+    """End a local process pool at once: its workers are killed (a run in progress is
+    lost; finished runs are already in results.jsonl), nothing queued starts.  Further
+    Ctrl-Cs are ignored meanwhile, so an impatient second one cannot leave it half done."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        # ProcessPoolExecutor keeps its workers in _processes (pid -> Process) and has no
+        # public way to end them without waiting for the runs in progress.
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        for process in processes:
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
 
 
 def thread_settings():

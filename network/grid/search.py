@@ -27,6 +27,7 @@ broad strategy in ``strategy.py`` is a few grids in a row), plotting
 import concurrent.futures as cf
 import hashlib
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +40,13 @@ from ..errors import DataError, UsageError
 from ..storage import strict_json
 from .executor import (DatasetRef, InlineExecutor, build_network, data_fingerprint,
                        default_threads, examples, local_executor, run_config, run_key,
-                       train_config)
+                       stop_now, train_config)
 from .results import ResultsFile, dumps_line, read_results
 from ..base.regularization import get_regularizer
 
 RESULTS_NAME = "results.jsonl"
 SELECTION_NAME = "selection.json"
+MAX_RUNS = 100_000   # far more runs than anyone trains; a typo (--random 10**12) is refused
 
 # ---- options: name -> (default, check); the order is the run order and table order ----
 
@@ -126,7 +128,11 @@ def grid_spec(spec=None, **options):
         normalised[name] = checked
     random = raw.get("random")
     if random is not None:
-        random = number("random", random, low=1, whole=True)
+        random = number("random", random, low=1, high=MAX_RUNS, whole=True)
+    elif math.prod(len(v) for v in normalised.values()) > MAX_RUNS:
+        raise UsageError(f"the grid has {math.prod(len(v) for v in normalised.values()):,} "
+                         f"runs, more than {MAX_RUNS:,}; give fewer values, or sample with "
+                         f"random=N (--random N)")
     return {"options": normalised, "random": random,
             "random_seed": number("random_seed", raw.get("random_seed", 0), low=0, whole=True),
             "training_cost": bool(raw.get("training_cost", False))}
@@ -275,6 +281,10 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
                 results.append(row)
             if progress is not None:
                 progress(row, len(rows), len(configs))
+    except BaseException:   # Ctrl-C, SIGTERM (network/storage/signals.py), a failed run
+        if own:
+            stop_now(executor)   # its workers end now, not after the runs in progress
+        raise
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from ..base.activations import Sigmoid, get_activation
-from ..base.checks import number, training_arguments
+from ..base.checks import memory, number, training_arguments, weight_decay
 from ..base.costs import CrossEntropyCost, default_output_activation, get_cost
 from ..base.divergence import check_epoch
 from ..base.jit import HAVE_NUMBA
@@ -67,14 +67,15 @@ class Network:
                  dtype=np.float64, backend=None):
         self.sizes = check_sizes(sizes)
         self.num_layers = len(self.sizes)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
+        check_memory(self.sizes, self.dtype)
         self.cost = get_cost(cost)
         self.activation = get_activation(activation)
         self.output_activation = (get_activation(output_activation) if output_activation
                                   else default_output_activation(self.cost))
         self.cost.check_output(self.output_activation)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float64, np.float32):
-            raise UsageError(f"dtype must be float64 or float32, got {dtype!r}")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.backend = check_backend(backend)
         self.training_set_size = None  # n in the L1/L2 terms, set by SGD
@@ -240,6 +241,8 @@ class Network:
         number("dropout", dropout, low=0, below=1)
         number("momentum mu", momentum)
         regularizer = get_regularizer(regularization)
+        if regularizer.name == "L2":
+            weight_decay(eta, lmbda, len(train))
         if optimizer is not None and not (callable(getattr(optimizer, "step", None))
                                           and hasattr(optimizer, "eta")):
             raise UsageError(f"optimizer must be an object with step(params, grads) and eta, such "
@@ -357,6 +360,16 @@ def check_sizes(sizes):
     if len(sizes) < 2:
         raise UsageError(f"sizes must be two or more positive whole numbers, got {sizes!r}")
     return [number("sizes", s, low=1, whole=True) for s in sizes]
+
+
+def check_memory(sizes, dtype):
+    """Refuse sizes whose parameters or activations cannot fit, before allocating them:
+    the weights (drawn in float64, kept in ``dtype``, packed once more for the compiled
+    epoch) and one evaluation chunk's weighted inputs and activations."""
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    nbytes = n_params * (8 + 2 * dtype.itemsize) + 3 * 8 * EVAL_CHUNK * max(sizes[1:])
+    memory(nbytes, f"a network of sizes {sizes} ({n_params:,} parameters)",
+           "use smaller layers")
 
 
 def check_backend(backend):

@@ -8,17 +8,62 @@ KeyboardInterrupt, the temporary file is removed and the target is untouched.
 ``atomic_open`` is the streaming form (used for downloads that are verified
 before they are kept); the three ``atomic_write_*`` helpers are one-liners on top.
 
+What is replaced is the file the name means: a symbolic link is followed, so its
+target gets the new contents and the link stays a link; a name that is a device, a
+FIFO, a socket or a folder is refused (UsageError) before anything is written, since
+a rename would silently turn ``/dev/full`` or a pipe into a plain file.
+``check_writable`` makes the same checks, and proves a file can be created in the
+folder, *before* a long run: the command line calls it when it reads its options.
+
 Left out on purpose: locking between concurrent writers (the last rename wins),
 fsync of the parent folder on platforms without ``O_DIRECTORY``, and creating
-missing parent folders (a missing folder is a caller's mistake worth seeing).
+missing parent folders in the library (a missing folder is a caller's mistake worth
+seeing; the command line makes them).
 """
 
 import contextlib
 import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from ..errors import UsageError
+
+
+def target(path):
+    """The regular file a write to ``path`` replaces: a symlink's target (the link stays);
+    refuses a device, FIFO, socket or folder, which a rename would destroy."""
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(real).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return real
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{path}: is a folder; give the name of a file in it")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket"
+                if stat.S_ISSOCK(mode) else "a device")
+        raise UsageError(f"{path}: is {kind}, not a regular file; writing it would replace it "
+                         f"with a plain file; give the name of a regular file")
+    return real
+
+
+def check_writable(path):
+    """Refuse, before any work, a name that cannot be written: a special file, a folder, or
+    a folder in which no file can be created (read-only, no permission).  Returns the
+    regular file that the atomic write will replace."""
+    real = target(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".probe", dir=real.parent)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create a file in {real.parent} "
+                         f"({exc.strerror or exc}); choose another place") from None
+    os.close(fd)
+    os.unlink(probe)
+    return real
 
 
 def _umask():
@@ -41,7 +86,7 @@ def atomic_open(path, mode="wb", encoding=None, verify=None):
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', not {mode!r}")
-    path = Path(path)
+    path = target(path)        # through a symlink; never over a device or a pipe
     folder = path.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

@@ -54,15 +54,17 @@ class NpzReader:
     from its end.
     """
 
-    def __init__(self, path, what="file", max_bytes=MAX_NPZ_BYTES):
+    def __init__(self, path, what="file", max_bytes=MAX_NPZ_BYTES, error=ModelFileError,
+                 hint="the file is corrupt or not written by this library"):
         self.path = Path(path)
-        self.size = regular_file(self.path, max_bytes, what)
+        self.error, self.hint = error, hint
+        self.size = regular_file(self.path, max_bytes, what, error)
         try:
             self._zip = zipfile.ZipFile(self.path)
             infos = self._zip.infolist()
         except _PARSE_ERRORS as exc:
-            raise ModelFileError(f"{self.path}: not a valid {what} (not a readable .npz/zip "
-                                 f"archive: {exc})") from None
+            raise error(f"{self.path}: not a valid {what} (not a readable .npz/zip "
+                        f"archive: {exc})") from None
         try:
             if len(infos) > MAX_MEMBERS:
                 self._fail(f"{len(infos)} members, more than any {what} holds")
@@ -74,10 +76,11 @@ class NpzReader:
                 if name in self._infos:
                     self._fail(f"member {name[:60]!r} appears twice")
                 if info.compress_type != zipfile.ZIP_STORED:
-                    self._fail(f"member {name[:60]!r} is compressed; this library writes "
-                               f"uncompressed archives only")
+                    self._fail(f"member {name[:60]!r} is compressed (np.savez_compressed); "
+                               f"only uncompressed archives (np.savez) are read, so that no "
+                               f"member can expand beyond the file's size")
                 self._infos[name] = info
-        except ModelFileError:
+        except self.error:
             self._zip.close()
             raise
 
@@ -86,8 +89,7 @@ class NpzReader:
         return set(self._infos)
 
     def _fail(self, message):
-        raise ModelFileError(f"{self.path}: {message}; the file is corrupt or not written "
-                             f"by this library")
+        raise self.error(f"{self.path}: {message}; {self.hint}")
 
     def __enter__(self):
         return self
@@ -99,8 +101,9 @@ class NpzReader:
         """The member ``name`` as a new native-endian array.
 
         ``dtypes``: accepted dtypes (byte order ignored) or the string "unicode" for
-        a string array; ``shape``: the exact expected shape; ``max_bytes``: for
-        string members, the ceiling on the declared size.
+        a string array; ``shape``: the exact expected shape, or None for any shape
+        whose bytes the member really holds; ``max_bytes``: for string members, the
+        ceiling on the declared size.
         """
         info = self._infos.get(name)
         if info is None:
@@ -124,7 +127,7 @@ class NpzReader:
                 buffer = bytearray(nbytes)      # exactly what the checked header promises
                 got = _fill(f, memoryview(buffer))
                 extra = f.read(1)  # to the end: zipfile then checks the CRC-32
-        except ModelFileError:
+        except self.error:
             raise
         except _PARSE_ERRORS as exc:
             self._fail(f"array {name!r} is unreadable ({type(exc).__name__}: {str(exc)[:120]})")
@@ -144,7 +147,7 @@ class NpzReader:
         elif dtype.newbyteorder("=") not in [np.dtype(d) for d in dtypes]:
             want = " or ".join(np.dtype(d).name for d in dtypes)
             self._fail(f"array {name!r} has dtype {str(dtype)[:40]}, expected {want}")
-        if tuple(got_shape) != tuple(shape):
+        if shape is not None and tuple(got_shape) != tuple(shape):
             self._fail(f"array {name!r} has shape {str(got_shape)[:60]}, expected {shape}")
 
 

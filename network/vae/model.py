@@ -29,6 +29,7 @@ weighted bounds, batch norm and dropout.
 import numpy as np
 
 from ..base.activations import get_activation
+from ..base.checks import memory
 from ..errors import UsageError
 from .loss import reconstruction_and_delta, sigmoid, vae_loss
 
@@ -94,6 +95,13 @@ class VAE:
         if self.activation.name not in ("relu", "silu", "tanh"):
             raise UsageError(f"the VAE's activation must be relu, silu or tanh, not {self.activation.name!r}")
         rng = np.random.default_rng() if rng is None else rng
+        enc, dec = [self.input_dim, *hidden], [self.latent_dim, *reversed(hidden), self.input_dim]
+        n_params = sum((a + 1) * b for a, b in zip(enc[:-1], enc[1:])) + \
+            2 * (enc[-1] + 1) * self.latent_dim + sum((a + 1) * b for a, b in zip(dec[:-1], dec[1:]))
+        # drawn in float64, kept in dtype, plus Adam's two moments and a gradient of each
+        memory(n_params * (8 + 4 * self.dtype.itemsize),
+               f"a VAE {'-'.join(map(str, enc))}-{self.latent_dim} ({n_params:,} parameters)",
+               "use smaller layers")
 
         enc_sizes = [self.input_dim, *hidden]
         dec_sizes = [self.latent_dim, *reversed(hidden), self.input_dim]
