@@ -112,35 +112,34 @@ def _compiled_epoch(net, ex, mini_batch_size, optimizer, regularizer, lmbda, dro
     uniforms = net.rng.random(n * n_hidden) if dropout else np.zeros(0)
     dtype = net.dtype
     params = kernels.pack(net.weights, net.biases, dtype)
-    layers = len(net.weights)
+    L = len(net.weights)
     if type(optimizer) is Momentum:
         if optimizer.velocities is None:
             optimizer.velocities = [np.zeros_like(p) for p in net.weights + net.biases]
-        velocity = kernels.pack(optimizer.velocities[:layers], optimizer.velocities[layers:],
-                                dtype)
+        velocity = kernels.pack(optimizer.velocities[:L], optimizer.velocities[L:], dtype)
         mu = optimizer.mu
     else:
         velocity, mu = np.zeros(0, dtype=dtype), 0.0
-    indptr, indices, values = ex.nonzero_entries()
-    widths, w_off, b_off, u_off = kernels.layout(net.sizes)
-    penalty = kernels.PENALTY_CODES[regularizer.name] if lmbda else kernels.NO_PENALTY
-    args = (values, indptr, indices, pixel_table(dtype), np.ascontiguousarray(ex.Y), order,
-            int(mini_batch_size))
-    rest = (np.asarray(net.sizes, dtype=np.int64), widths, w_off, b_off, u_off,
-            kernels.ACTIVATION_CODES[net.activation.name],
-            kernels.ACTIVATION_CODES[net.output_activation.name],
-            kernels.COST_CODES[net.cost.name], penalty, float(optimizer.eta),
-            float(lmbda) / n, float(mu), float(dropout), uniforms)
+    data = kernels.TrainingSet(*ex.nonzero_entries(), pixel_table(dtype),
+                               np.ascontiguousarray(ex.Y))
+    hyper = kernels.hyperparameters(
+        hidden=net.activation.name, output=net.output_activation.name, cost=net.cost.name,
+        penalty=regularizer.name if lmbda else None, eta=optimizer.eta,
+        lmbda_n=float(lmbda) / n, mu=mu, dropout=dropout, dtype=dtype)
+    layers = kernels.layers(net.sizes)
+    mb_size = int(mini_batch_size)
+    work = kernels.workspace(layers, mb_size, dtype)
     start = (params.copy(), velocity.copy())
-    kernels.train_epoch(*args, params, velocity, *rest, False)
+    kernels.train_epoch(data, order, mb_size, params, velocity, layers, hyper, work, uniforms,
+                        False)
     first_bad = -1
     if not np.all(np.isfinite(params)):
         if not np.all(np.isfinite(start[0])):
             first_bad = 0
         else:  # replay from the start (same order and draws), checking every step
-            first_bad = kernels.train_epoch(*args, start[0], start[1], *rest, True)
+            first_bad = kernels.train_epoch(data, order, mb_size, *start, layers, hyper, work,
+                                            uniforms, True)
     kernels.unpack(params, net.sizes, net.weights, net.biases)
     if type(optimizer) is Momentum:
-        kernels.unpack(velocity, net.sizes, optimizer.velocities[:layers],
-                       optimizer.velocities[layers:])
+        kernels.unpack(velocity, net.sizes, optimizer.velocities[:L], optimizer.velocities[L:])
     return first_bad

@@ -9,6 +9,19 @@ and (BP4) with plain SGD or momentum, L2 or L1 and dropout.  It is held equal
 to the plain NumPy reference (``network/mlp/backprop.py`` driven by
 ``Network._train_epoch_numpy``) to 1e-12 in float64 by tests/test_kernels.py.
 
+The epoch reads like the book's SGD: ``train_epoch`` loops over the mini-batches,
+and each mini-batch goes through stages named for their equations,
+``_feedforward`` (FF) with (DROPOUT), ``_backpropagate`` (BP1) and (BP2),
+``_penalty_step`` (L2)/(L1) and ``_gradient_step`` (BP3)/(BP4), with (MOMENTUM)
+around the last two.  A stage goes example by example through small helpers for
+one layer's row (``_activate_row``, ``_output_error``, ``_hidden_error``, ...),
+which numba copies into the stage (``_inline``).  The arguments come grouped in
+named tuples (``TrainingSet``, ``Hyperparameters``, ``Workspace``, and a table of
+``Layer`` rows),
+and each stage unpacks them once, at its top: taking an array out of a tuple
+costs two atomic reference-count updates, and inside the loop over examples that
+was measured at up to ~7% of the epoch.
+
 How it differs from the matrix form, and why (same numbers, other order):
 
 * Inputs are read sparsely: about 81% of MNIST pixels are 0, and a zero pixel
@@ -22,9 +35,11 @@ How it differs from the matrix form, and why (same numbers, other order):
   over contiguous, aligned memory (a row of W^T) and vectorises without
   ``fastmath``; only (BP2) sums across a row.  (Measured on a copy of the kernel
   timed side by side: an array 16 bytes off a cache line, as NumPy's allocator
-  gives, made the whole epoch ~8% slower.)
-* The first layer's two sparse loops, (FF) and (BP4), are small functions of
-  their own (measured ~4% faster than the same loops written inside the big
+  gives, made the whole epoch ~8% slower.)  The per-example buffers
+  (``workspace``) start on cache lines too: numba's own np.zeros promises 32
+  bytes, and the epoch's speed varied by a few percent with where they landed.
+* The first layer's two sparse loops, (FF) and (BP4), stay calls, not copied into
+  their stage (measured ~4% faster than the same loops written inside the big
   loop, where the register allocator kept their variables on the stack).
 * The mini-batch gradient is never stored: after the backward pass of the
   whole mini-batch (with the old weights), each example's contribution
@@ -46,10 +61,13 @@ shared), ``fastmath`` (it would break agreement with the reference; fused
 multiply-add alone was tried and was no faster: the loops wait on memory).
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 from ..base.jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
 from ..base.jit import jit as _jit
+from ..base.jit import numba
 from .pixels import _prefetch, _value
 
 # Integer codes for the kernel (one compiled function for every combination).
@@ -61,6 +79,15 @@ COST_CODES = {"quadratic": QUADRATIC, "cross-entropy": CROSS_ENTROPY,
               "log-likelihood": LOG_LIKELIHOOD}
 NO_PENALTY, PENALTY_L2, PENALTY_L1 = 0, 1, 2
 PENALTY_CODES = {"L2": PENALTY_L2, "L1": PENALTY_L1}
+
+
+def _inline(fn):
+    """``_jit``, and numba copies the function into every caller (``inline="always"``):
+    for the per-example helpers.  LLVM does not inline them by itself here, and as calls
+    they cost more than their work (measured: the epoch 12-39% slower)."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, fastmath=False, inline="always")(fn)
 
 
 # ---- parameters in one flat array ----------------------------------------------------
@@ -115,7 +142,78 @@ def unpack(flat, sizes, weights, biases):
         biases[l][...] = flat[b_off[l]:b_off[l + 1]].reshape(n_out, 1)
 
 
-# ---- the epoch -----------------------------------------------------------------------
+# ---- the kernel's arguments, grouped -------------------------------------------------
+
+TrainingSet = namedtuple("TrainingSet", "indptr indices values lut Y")
+TrainingSet.__doc__ = """The training examples as the kernel reads them: the inputs' non-zero
+entries row by row (CSR from ``pixels.csr``: indptr (n+1,), indices and values (nnz,)),
+values raw uint8 pixels scaled by ``lut`` (``pixels.pixel_table``) or floats; Y (n, n_L)
+targets."""
+
+Layer = namedtuple("Layer", "n_in n_out width w_off b_off u_off in_off d_off")
+Layer.__doc__ = """One layer (the book's l + 1 for the kernel's l = 0..L-1) as plain integers:
+n_in inputs and n_out units, padded to width; its W^T at w_off and b at b_off in the
+parameters; its units at column u_off of the buffers, its inputs a^{l-1} at in_off; d_off
+hidden units before it (where its dropout draws start)."""
+
+
+def layers(sizes):
+    """The kernel's table of layers, (L, 8) int64: row l holds ``Layer`` l's fields.  One
+    array rather than a tuple of arrays: numba updates a reference count (atomically) for
+    every array taken out of a tuple, in every stage of every mini-batch (measured: the
+    epoch ~3% faster with the table); a row read as ``_layer(layers, l)`` costs none."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    widths, w_off, b_off, u_off = layout(sizes)
+    d_off = np.concatenate([[0], np.cumsum(sizes[1:])])
+    in_off = np.concatenate([[0], u_off[:-2]])
+    return np.stack([sizes[:-1], sizes[1:], widths, w_off[:-1], b_off[:-1], u_off[:-1], in_off,
+                     d_off[:-1]], axis=1).astype(np.int64)
+
+
+@_jit
+def _layer(layers, l):
+    """``Layer`` l of the table ``layers``."""
+    row = layers[l]
+    return Layer(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+Hyperparameters = namedtuple("Hyperparameters",
+                             "hidden output cost penalty eta lmbda_n mu dropout keep")
+Hyperparameters.__doc__ = """hidden/output activation, cost and penalty as integer codes; eta
+the learning rate, lmbda_n = lambda / n, mu the momentum coefficient (0 for plain SGD),
+dropout p and keep = 1 / (1 - p) in the weights' dtype (see ``hyperparameters``)."""
+
+
+def hyperparameters(*, hidden, output, cost, penalty, eta, lmbda_n, mu, dropout, dtype):
+    """``Hyperparameters`` from names (activations, cost; penalty "L2", "L1" or None) and
+    numbers.  The (DROPOUT) scale 1 / (1 - p) is rounded to ``dtype``, as the NumPy path's
+    mask is."""
+    return Hyperparameters(ACTIVATION_CODES[hidden], ACTIVATION_CODES[output], COST_CODES[cost],
+                           PENALTY_CODES[penalty] if penalty else NO_PENALTY, float(eta),
+                           float(lmbda_n), float(mu), float(dropout),
+                           np.dtype(dtype).type(1.0 / (1.0 - dropout)))
+
+
+Workspace = namedtuple("Workspace", "Z A S D G")
+Workspace.__doc__ = """A mini-batch's per-unit buffers, (m, >= U) with layer l's units in
+columns u_off[l]..u_off[l] + widths[l]: weighted inputs Z, activations A (after dropout),
+S = sigma'(z) * dropout mask, errors D; and G, one example's (eta/m) delta^l."""
+
+
+def workspace(layers, mb_size, dtype):
+    """Zeroed ``Workspace`` buffers for mini-batches of up to ``mb_size``, every row starting
+    on a cache line (rows padded to whole lines), like the parameters: numba's own
+    np.zeros starts on 32 bytes only, so an epoch's speed would depend on where each
+    buffer happened to land (measured: a few percent from run to run)."""
+    per_line = ALIGN // np.dtype(dtype).itemsize
+    last = Layer(*layers[-1])
+    stride = -(-int(last.u_off + last.width) // per_line) * per_line
+    def rows():
+        return aligned_zeros(mb_size * stride, dtype).reshape(mb_size, stride)
+    return Workspace(rows(), rows(), rows(), rows(), aligned_zeros(stride, dtype))
+
+
+# ---- one unit, one row: the formulas -------------------------------------------------
 
 @_jit
 def _activate(code, z):
@@ -189,223 +287,302 @@ def _sparse_update(T, width, values, indices, p, p_end, lut, g):
             t[j] -= x * g[j]
 
 
+@_inline
+def _dense_forward(z, W, width, a_prev):
+    """(FF) z += W^l a^{l-1} over the activations a_prev (n_in,) of the layer below; W is
+    W^lT flat, row k at k*width.  Four rows at a time, as in layer 1."""
+    n_in = a_prev.shape[0]
+    k = 0
+    while k + 3 < n_in:
+        a1, a2, a3, a4 = a_prev[k], a_prev[k + 1], a_prev[k + 2], a_prev[k + 3]
+        w1 = W[k * width:(k + 1) * width]          # row k of W^T
+        w2 = W[(k + 1) * width:(k + 2) * width]
+        w3 = W[(k + 2) * width:(k + 3) * width]
+        w4 = W[(k + 3) * width:(k + 4) * width]
+        for j in range(width):
+            z[j] += (a1 * w1[j] + a2 * w2[j]) + (a3 * w3[j] + a4 * w4[j])
+        k += 4
+    while k < n_in:
+        ak = a_prev[k]
+        w = W[k * width:(k + 1) * width]
+        for j in range(width):
+            z[j] += ak * w[j]                      # (FF) z = W a + b, a row of W^T at a time
+        k += 1
+
+
+@_inline
+def _dense_update(T, width, a_prev, g):
+    """(BP4) row k of T -= a_k g over the activations a_prev (n_in,) of the layer below,
+    with g = (eta/m) delta^l: dC/dw_jk = a_k delta_j, and a zero (or dropped) unit adds 0."""
+    for k in range(a_prev.shape[0]):
+        ak = a_prev[k]
+        if ak != 0.0:
+            base = k * width
+            for j in range(width):
+                T[base + j] -= ak * g[j]           # (BP4) a row of W^T at a time
+
+
 @_jit
-def train_epoch(values, indptr, indices, lut, Y, order, mb_size, params, velocity, sizes,
-                widths, w_off, b_off, u_off, hidden, output, cost, penalty, eta, lmbda_n, mu,
-                dropout, uniforms, check_each_batch):
+def _tiny(a):
+    """The smallest normal number of a's dtype.  Subnormal numbers (a float32 sigmoid below
+    z = -87, and the errors and steps made from it) make arithmetic ~100x slower: values
+    below this are flushed to 0 (a change < 1e-38)."""
+    return 1.1754943508222875e-38 if a.itemsize == 4 else 2.2250738585072014e-308
+
+
+@_inline
+def _activate_row(code, z, a, s):
+    """(FF) a = sigma(z) and s = sigma'(z) for one layer of one example, a unit at a time."""
+    tiny = _tiny(a)
+    for j in range(a.shape[0]):
+        a_j = _activate(code, z[j])
+        if abs(a_j) < tiny:
+            a_j = 0.0                              # no subnormals (see _tiny)
+        a[j] = a_j
+        s[j] = _prime(code, z[j], a[j])
+
+
+@_inline
+def _softmax_row(z, a):
+    """(SOFTMAX) a = e^z / sum e^z, shifted by the row maximum: every exponent <= 0, no
+    overflow.  (Only with the log-likelihood cost, whose (BP1) needs no sigma'.)"""
+    n_out = a.shape[0]
+    zmax = z[0]
+    for j in range(1, n_out):
+        zmax = max(zmax, z[j])
+    total = 0.0
+    for j in range(n_out):
+        a[j] = np.exp(z[j] - zmax)
+        total += a[j]
+    for j in range(n_out):
+        a[j] = a[j] / total
+
+
+@_inline
+def _drop_out(a, s, u, p, keep):
+    """(DROPOUT) a *= mask and s *= mask with mask = [u >= p] / (1 - p), u the NumPy
+    path's uniform draws for these units: a dropped unit passes on no signal and no error."""
+    for j in range(a.shape[0]):
+        if u[j] >= p:
+            a[j] *= keep
+            s[j] *= keep
+        else:
+            a[j] *= 0.0
+            s[j] *= 0.0
+
+
+@_inline
+def _output_error(a, s, y, d, cost):
+    """(BP1) delta^L = grad_a C * sigma'(z^L) for one example."""
+    tiny = _tiny(d)
+    for j in range(d.shape[0]):
+        if cost == QUADRATIC:
+            d_j = (a[j] - y[j]) * s[j]             # (QUAD) (BP1) (a - y) sigma'(z)
+        else:
+            d_j = a[j] - y[j]                      # (XENT)/(LOGLIK) (BP1) a - y
+        d[j] = 0.0 if abs(d_j) < tiny else d_j     # NaN stays NaN
+
+
+@_inline
+def _hidden_error(W, width, ws, d_next, s, d):
+    """(BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l) for one example; W is
+    W^{l+1}T flat (row k at k*width), scaled by ws (see ``train_epoch``), so unit k's
+    error sums row k: contiguous."""
+    tiny = _tiny(d)
+    n_out = d_next.shape[0]
+    for k in range(d.shape[0]):
+        w = W[k * width:k * width + n_out]        # row k of W^T
+        acc = 0.0
+        for j in range(n_out):
+            acc += w[j] * d_next[j]
+        acc *= ws                                  # W = ws * V
+        d_k = acc * s[k]                           # (BP2)
+        d[k] = 0.0 if abs(d_k) < tiny else d_k     # no subnormals
+
+
+# ---- one mini-batch: the stages ------------------------------------------------------
+
+@_jit
+def _feedforward(data, batch, following, params, ws, layers, hyper, work, draws):
+    """(FF) z^l = W^l a^{l-1} + b^l, a^l = sigma(z^l) for l = 1..L and every example of
+    the mini-batch (batch[i] in row i of ``work``), (DROPOUT) on the hidden layers with
+    ``draws``, this mini-batch's uniforms: (m, n_l) row-major, layer after layer.
+    following[i] is the example after batch[i] (if any), fetched ahead."""
+    indptr, indices, values, lut, Y = data
+    Z, A, S, _, _ = work
+    Y_flat = Y.reshape(Y.size)                     # (n * n_L,), to prefetch a row's ends
+    L = layers.shape[0]
+    m = batch.shape[0]
+    for i in range(m):
+        r = batch[i]
+        if i < following.shape[0]:
+            r_next = following[i]                  # fetch the next example ahead
+            for c in range(indptr[r_next], indptr[r_next + 1], ALIGN // values.itemsize):
+                _prefetch(values, c)
+            for c in range(indptr[r_next], indptr[r_next + 1], ALIGN // indices.itemsize):
+                _prefetch(indices, c)
+            _prefetch(Y_flat, r_next * Y.shape[1])
+            _prefetch(Y_flat, (r_next + 1) * Y.shape[1] - 1)
+        for l in range(L):
+            lay = _layer(layers, l)
+            W = params[lay.w_off:lay.w_off + lay.n_in * lay.width]   # V^lT (n_in, width), flat
+            z = Z[i, lay.u_off:lay.u_off + lay.width]    # (width,), padding stays 0
+            z[:] = 0.0
+            if l == 0:                             # (FF) z = W^1 x, sparse x
+                _sparse_forward(z, W, lay.width, values, indices, indptr[r], indptr[r + 1],
+                                lut)
+            else:                                  # (FF) z = W^l a^{l-1}
+                _dense_forward(z, W, lay.width, A[i, lay.in_off:lay.in_off + lay.n_in])
+            if ws != 1.0:
+                for j in range(lay.n_out):
+                    z[j] *= ws                     # W = ws * V (lazy (L2), see train_epoch)
+            bias = params[lay.b_off:lay.b_off + lay.n_out]
+            for j in range(lay.n_out):
+                z[j] += bias[j]                    # (FF) + b^l
+            a, s = A[i, lay.u_off:lay.u_off + lay.n_out], S[i, lay.u_off:lay.u_off + lay.n_out]
+            code = hyper.output if l == L - 1 else hyper.hidden
+            if code == SOFTMAX:
+                _softmax_row(z, a)
+            else:
+                _activate_row(code, z, a, s)
+                if hyper.dropout > 0.0 and l < L - 1:
+                    q = m * lay.d_off + i * lay.n_out
+                    _drop_out(a, s, draws[q:q + lay.n_out], hyper.dropout, hyper.keep)
+
+
+@_jit
+def _backpropagate(data, batch, params, ws, layers, hyper, work):
+    """(BP1) then (BP2) down to layer 1 for every example of the mini-batch, with the
+    weights as they were before this step (the update comes after)."""
+    Y = data.Y
+    _, A, S, D, _ = work
+    L = layers.shape[0]
+    out = _layer(layers, L - 1)
+    for i in range(batch.shape[0]):
+        o, n_L = out.u_off, out.n_out
+        _output_error(A[i, o:o + n_L], S[i, o:o + n_L], Y[batch[i]], D[i, o:o + n_L],
+                      hyper.cost)
+        for l in range(L - 1, 0, -1):              # delta^l from delta^{l+1}, W^{l+1}
+            lay = _layer(layers, l)
+            below = lay.in_off
+            _hidden_error(params[lay.w_off:lay.w_off + lay.n_in * lay.width], lay.width, ws,
+                          D[i, lay.u_off:lay.u_off + lay.n_out], S[i, below:below + lay.n_in],
+                          D[i, below:below + lay.n_in])
+
+
+@_jit
+def _penalty_step(params, target, n_w, hyper):
+    """The penalty's gradient term, (L2) (lambda/n) w or (L1) (lambda/n) sgn(w), times eta,
+    from ``target`` (the weights, or the velocity with momentum); biases are not
+    regularised."""
+    if hyper.penalty == PENALTY_L2:
+        for q in range(n_w):
+            target[q] -= (hyper.eta * hyper.lmbda_n) * params[q]   # (L2) (lambda/n) w
+    elif hyper.penalty == PENALTY_L1:
+        for q in range(n_w):
+            w_q = params[q]
+            sgn = 1.0 if w_q > 0 else (-1.0 if w_q < 0 else 0.0)
+            target[q] -= (hyper.eta * hyper.lmbda_n) * sgn     # (L1) sgn(0) = 0
+
+
+@_jit
+def _gradient_step(data, batch, target, step, ws, layers, work):
+    """(BP3)/(BP4) target -= (eta/m) sum_x dC_x/d(b, w), one example's contribution at a
+    time (the mini-batch gradient is never stored); ``step`` = eta/m.  With W = ws * V
+    the weights' step is step / ws on V."""
+    indptr, indices, values, lut, _ = data
+    _, A, _, D, G = work
+    tiny = _tiny(target)
+    w_step = step / ws                             # the same step for V = W / ws
+    for l in range(layers.shape[0]):
+        lay = _layer(layers, l)
+        width, o = lay.width, lay.u_off
+        T = target[lay.w_off:lay.w_off + lay.n_in * width]   # all of V^lT, rows contiguous
+        g = G[:width]                              # padding: delta = 0, so g = 0
+        for i in range(batch.shape[0]):
+            d = D[i, o:o + width]
+            for j in range(lay.n_out):
+                target[lay.b_off + j] -= step * d[j]   # (BP3) dC/db = delta
+            for j in range(width):
+                g_j = w_step * d[j]
+                g[j] = 0.0 if abs(g_j) < tiny else g_j
+            if l == 0:                             # (BP4) sparse x
+                r = batch[i]
+                _sparse_update(T, width, values, indices, indptr[r], indptr[r + 1], lut, g)
+            else:                                  # (BP4) a^{l-1}
+                _dense_update(T, width, A[i, lay.in_off:lay.in_off + lay.n_in], g)
+
+
+@_jit
+def _scale(a, c):
+    """a *= c, in place."""
+    for q in range(a.shape[0]):
+        a[q] *= c
+
+
+@_jit
+def _all_finite(a):
+    for q in range(a.shape[0]):
+        if not np.isfinite(a[q]):
+            return False
+    return True
+
+
+# ---- the epoch -----------------------------------------------------------------------
+
+@_jit
+def train_epoch(data, order, mb_size, params, velocity, layers, hyper, work, uniforms,
+                check_each_batch):
     """One epoch of mini-batch SGD (or momentum) over ``order``, updating ``params``
     (and ``velocity``) in place.
 
-    indptr/indices/values the inputs' non-zero entries, row by row (``pixels.csr``),
-    values uint8 pixels (scaled by ``lut``) or floats; Y (n, n_L) targets; order
-    (n,) the epoch's permutation, mini-batch b = order[b*mb_size:(b+1)*mb_size];
-    params (P,) from ``pack``, velocity (P,) for momentum or (0,) for plain SGD;
-    sizes (L+1,) and the widths and offsets from ``layout``; hidden/output/cost/penalty integer
-    codes; eta the learning rate, lmbda_n = lambda / n, mu the momentum coefficient;
-    dropout p with ``uniforms`` the epoch's uniform draws, mini-batch by mini-batch,
-    hidden layer by hidden layer, each (m, n_l) row-major (what the NumPy path draws
-    from the same generator).
+    data a ``TrainingSet``; order (n,) the epoch's permutation, mini-batch b =
+    order[b*mb_size:(b+1)*mb_size]; params (P,) from ``pack``, velocity (P,) for
+    momentum or (0,) for plain SGD; layers the table from ``layers``; hyper
+    ``Hyperparameters``; work a ``Workspace`` for mini-batches of mb_size (its contents
+    are overwritten);
+    uniforms the epoch's dropout draws, mini-batch by mini-batch, hidden layer by
+    hidden layer, each (m, n_l) row-major (what the NumPy path draws from the same
+    generator), or (0,) without dropout.
 
     Returns the index of the first mini-batch after which some parameter is not
     finite when ``check_each_batch`` (and stops there), else -1 without checking.
     """
     n = order.shape[0]
-    Y_flat = Y.reshape(Y.size)                    # (n * n_L,), for prefetching rows
-    L = sizes.shape[0] - 1                        # number of weight layers
-    U = u_off[L]                                  # units in layers 1..L
-    n_w = w_off[L]                                # weights come first in params
-    P = params.shape[0]
-    Z = np.zeros((mb_size, U), dtype=params.dtype)   # weighted inputs z^l, (m, n_l) blocks
-    A = np.zeros((mb_size, U), dtype=params.dtype)   # activations a^l (after dropout)
-    S = np.zeros((mb_size, U), dtype=params.dtype)   # sigma'(z^l) * dropout mask
-    D = np.zeros((mb_size, U), dtype=params.dtype)   # errors delta^l
-    G = np.zeros(U, dtype=params.dtype)              # (eta/m) delta^l of one example (width,)
-    tiny = 1.1754943508222875e-38 if params.itemsize == 4 else 2.2250738585072014e-308
-    keep = np.zeros(1, dtype=params.dtype)
-    keep[0] = 1.0 / (1.0 - dropout)               # (DROPOUT) inverted dropout scale
-    h_off = np.zeros(L + 1, dtype=np.int64)      # hidden units before layer l (unpadded)
-    for l in range(L):
-        h_off[l + 1] = h_off[l] + sizes[l + 1]
-    n_hidden_units = h_off[L - 1]
+    L = layers.shape[0]
+    n_w = _layer(layers, 0).b_off                  # the weights come first in params
+    n_hidden = _layer(layers, L - 1).d_off         # dropout draws per example
     momentum = velocity.shape[0] > 0
-    target = velocity if momentum else params     # where the gradient steps go
+    target = velocity if momentum else params      # where the gradient steps go
     # (L2) with plain SGD every weight shrinks by the same factor 1 - eta lambda/n each
     # step; instead of a pass over all weights per mini-batch, keep W = ws * V (V in
     # params) and fold ws back into V every FOLD_EVERY mini-batches and at the end.
-    decay = 1.0 - eta * lmbda_n
-    lazy = penalty == PENALTY_L2 and not momentum and 0.0 < decay < 1.0
+    decay = 1.0 - hyper.eta * hyper.lmbda_n
+    lazy = hyper.penalty == PENALTY_L2 and not momentum and 0.0 < decay < 1.0
     ws = 1.0
-    u_base = 0                                    # next unused uniform draw
     n_batches = (n + mb_size - 1) // mb_size
     for b in range(n_batches):
         start = b * mb_size
-        m = min(mb_size, n - start)
-        # ---- forward pass, example by example: (FF) -------------------------------------
-        for i in range(m):
-            r = order[start + i]
-            if start + i + 1 < n:
-                # The examples sit at random places: start loading the next one now
-                # (measured: a quarter off the first layer's forward pass, and the
-                # target row: without it, (BP1) waited ~7% of the epoch on Y).
-                r_next = order[start + i + 1]
-                for c in range(indptr[r_next], indptr[r_next + 1], ALIGN // values.itemsize):
-                    _prefetch(values, c)
-                for c in range(indptr[r_next], indptr[r_next + 1], ALIGN // indices.itemsize):
-                    _prefetch(indices, c)
-                _prefetch(Y_flat, r_next * Y.shape[1])
-                _prefetch(Y_flat, (r_next + 1) * Y.shape[1] - 1)
-            for l in range(L):
-                n_in = sizes[l]
-                n_out = sizes[l + 1]
-                width = widths[l]
-                wo = w_off[l]
-                uo = u_off[l]
-                z = Z[i, uo:uo + width]                   # (width,), padding stays 0
-                z[:] = 0.0
-                if l == 0:
-                    _sparse_forward(z, params[wo:wo + n_in * width], width, values, indices,
-                                    indptr[r], indptr[r + 1], lut)   # (FF) z = W^1 x + b^1
-                else:
-                    a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]      # (n_in,)
-                    k = 0
-                    while k + 3 < n_in:    # four rows of W^T at a time, as in layer 1
-                        a1, a2, a3, a4 = a_prev[k], a_prev[k + 1], a_prev[k + 2], a_prev[k + 3]
-                        w1 = params[wo + k * width:wo + (k + 1) * width]
-                        w2 = params[wo + (k + 1) * width:wo + (k + 2) * width]
-                        w3 = params[wo + (k + 2) * width:wo + (k + 3) * width]
-                        w4 = params[wo + (k + 3) * width:wo + (k + 4) * width]
-                        for j in range(width):
-                            z[j] += (a1 * w1[j] + a2 * w2[j]) + (a3 * w3[j] + a4 * w4[j])
-                        k += 4
-                    while k < n_in:
-                        ak = a_prev[k]
-                        w = params[wo + k * width:wo + (k + 1) * width]
-                        for j in range(width):
-                            # (FF) z = W a + b, a row of W^T at a time
-                            z[j] += ak * w[j]
-                        k += 1
-                if lazy:
-                    for j in range(n_out):
-                        z[j] *= ws                      # W = ws * V
-                bias = params[b_off[l]:b_off[l] + n_out]
-                for j in range(n_out):
-                    z[j] += bias[j]
-                a = A[i, uo:uo + n_out]
-                s = S[i, uo:uo + n_out]
-                code = output if l == L - 1 else hidden
-                if code == SOFTMAX:
-                    # (SOFTMAX) shift by the row maximum: every exponent <= 0, no overflow.
-                    zmax = z[0]
-                    for j in range(1, n_out):
-                        zmax = max(zmax, z[j])
-                    total = 0.0
-                    for j in range(n_out):
-                        a[j] = np.exp(z[j] - zmax)
-                        total += a[j]
-                    for j in range(n_out):
-                        a[j] = a[j] / total
-                else:
-                    for j in range(n_out):
-                        a_j = _activate(code, z[j])
-                        if abs(a_j) < tiny:
-                            # Subnormal numbers (a float32 sigmoid below z = -87, and the
-                            # errors and steps made from it) make arithmetic ~100x slower:
-                            # they are flushed to 0 here and below; the change is < 1e-38.
-                            a_j = 0.0
-                        a[j] = a_j
-                        s[j] = _prime(code, z[j], a[j])
-                    if dropout > 0.0 and l < L - 1:
-                        # (DROPOUT) mask = [u >= p] / (1 - p), the NumPy path's draws.
-                        q = u_base + m * h_off[l] + i * n_out
-                        for j in range(n_out):
-                            if uniforms[q + j] >= dropout:
-                                a[j] *= keep[0]
-                                s[j] *= keep[0]   # (DROPOUT) a dropped unit passes no error
-                            else:
-                                a[j] *= 0.0
-                                s[j] *= 0.0
-        u_base += m * n_hidden_units
-        # ---- backward pass with the old weights: (BP1), (BP2) ---------------------------
-        for i in range(m):
-            r = order[start + i]
-            uo = u_off[L - 1]
-            for j in range(sizes[L]):
-                if cost == QUADRATIC:
-                    d_j = (A[i, uo + j] - Y[r, j]) * S[i, uo + j]  # (QUAD) (BP1)
-                else:
-                    d_j = A[i, uo + j] - Y[r, j]          # (XENT)/(LOGLIK) (BP1) a - y
-                D[i, uo + j] = 0.0 if abs(d_j) < tiny else d_j   # NaN stays NaN
-            for l in range(L - 1, 0, -1):
-                n_in = sizes[l]
-                n_out = sizes[l + 1]
-                width = widths[l]
-                wo = w_off[l]
-                d_next = D[i, u_off[l]:u_off[l] + n_out]             # delta^{l+1} (n_out,)
-                for k in range(n_in):
-                    w = params[wo + k * width:wo + k * width + n_out]  # row k of W^T
-                    acc = 0.0
-                    for j in range(n_out):
-                        acc += w[j] * d_next[j]
-                    if lazy:
-                        acc *= ws                       # W = ws * V
-                    # (BP2) delta^l = (W^{l+1 T} delta^{l+1}) * sigma'(z^l)
-                    d_k = acc * S[i, u_off[l - 1] + k]
-                    D[i, u_off[l - 1] + k] = 0.0 if abs(d_k) < tiny else d_k  # no subnormals
-        # ---- update: penalty and momentum first, then (BP3)/(BP4) per example ----------
+        batch = order[start:start + mb_size]       # (m,), the last one may be short
+        m = batch.shape[0]
+        _feedforward(data, batch, order[start + 1:start + m + 1], params, ws, layers, hyper,
+                     work, uniforms[start * n_hidden:(start + m) * n_hidden])   # (FF)
+        _backpropagate(data, batch, params, ws, layers, hyper, work)  # (BP1), (BP2)
         if momentum:
-            for q in range(P):
-                velocity[q] *= mu                # (MOMENTUM) v -> mu v - eta grad C
+            _scale(velocity, hyper.mu)             # (MOMENTUM) v -> mu v - eta grad C
         if lazy:
-            ws *= decay                           # (L2) w -> (1 - eta lambda/n) w, all at once
-        elif penalty == PENALTY_L2:
-            for q in range(n_w):
-                # (L2) the (lambda/n) w term of the gradient; biases are not decayed
-                target[q] -= (eta * lmbda_n) * params[q]
-        elif penalty == PENALTY_L1:
-            for q in range(n_w):
-                w_q = params[q]
-                sgn = 1.0 if w_q > 0 else (-1.0 if w_q < 0 else 0.0)
-                target[q] -= (eta * lmbda_n) * sgn         # (L1) (lambda/n) sgn(w), sgn(0) = 0
-        step = eta / m                            # (SGD) w -> w - (eta/m) sum_x dC_x/dw
-        w_step = step / ws                        # the same step for V = W / ws
-        for l in range(L):
-            n_in = sizes[l]
-            n_out = sizes[l + 1]
-            width = widths[l]
-            wo = w_off[l]
-            bo = b_off[l]
-            g = G[:width]                             # padding: delta = 0, so g = 0
-            for i in range(m):
-                r = order[start + i]
-                for j in range(n_out):
-                    target[bo + j] -= step * D[i, u_off[l] + j]   # (BP3) dC/db = delta
-                for j in range(width):
-                    g_j = w_step * D[i, u_off[l] + j]
-                    g[j] = 0.0 if abs(g_j) < tiny else g_j
-                if l == 0:
-                    _sparse_update(target[wo:wo + n_in * width], width, values, indices,
-                                   indptr[r], indptr[r + 1], lut, g)   # (BP4) sparse x
-                else:
-                    a_prev = A[i, u_off[l - 1]:u_off[l - 1] + n_in]
-                    t = target[wo:wo + n_in * width]      # all of W^T, rows contiguous
-                    for k in range(n_in):
-                        ak = a_prev[k]
-                        if ak != 0.0:
-                            base = k * width
-                            for j in range(width):
-                                t[base + j] -= ak * g[j]  # (BP4) a row of W^T at a time
+            ws *= decay                            # (L2) w -> (1 - eta lambda/n) w, all at once
+        else:
+            _penalty_step(params, target, n_w, hyper)               # (L2)/(L1)
+        step = hyper.eta / m                       # (SGD) w -> w - (eta/m) sum_x dC_x/dw
+        _gradient_step(data, batch, target, step, ws, layers, work)   # (BP3)/(BP4)
         if momentum:
-            for q in range(P):
-                params[q] += velocity[q]          # (MOMENTUM) w -> w + v
+            params += velocity                     # (MOMENTUM) w -> w + v
         if lazy and (b % FOLD_EVERY == FOLD_EVERY - 1 or b == n_batches - 1):
-            for q in range(n_w):
-                params[q] *= ws                   # fold: rounding of ws stays ~1e-14
+            _scale(params[:n_w], ws)               # fold: rounding of ws stays ~1e-14
             ws = 1.0
-        if check_each_batch:
-            for q in range(P):
-                if not np.isfinite(params[q]):
-                    if lazy:
-                        for q2 in range(n_w):
-                            params[q2] *= ws
-                    return b
+        if check_each_batch and not _all_finite(params):
+            if lazy:
+                _scale(params[:n_w], ws)
+            return b
     return -1
