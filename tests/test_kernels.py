@@ -21,7 +21,7 @@ import pytest
 from network.errors import TrainingDiverged
 
 from network import Network
-from network.mlp import kernels, pixels
+from network.mlp import kernels, layout, pixels
 from network.mlp.data_format import as_examples
 from network.base.optimizers import Adam
 
@@ -193,12 +193,12 @@ def test_compact_pixels_read_as_the_same_floats(dtype):
 
 def test_pack_and_unpack_round_trip():
     net = Network([5, 11, 3], seed=0)
-    flat = kernels.pack(net.weights, net.biases, np.float64)
-    widths, w_off, b_off, _ = kernels.layout(net.sizes)
+    flat = layout.pack(net.weights, net.biases, np.float64)
+    widths, w_off, b_off, _ = layout.layout(net.sizes)
     assert list(widths) == [16, 8] and flat.shape == (b_off[-1],)
     ws = [np.zeros_like(w) for w in net.weights]
     bs = [np.zeros_like(b) for b in net.biases]
-    kernels.unpack(flat, net.sizes, ws, bs)
+    layout.unpack(flat, net.sizes, ws, bs)
     for p, q in zip(net.weights + net.biases, ws + bs):
         np.testing.assert_array_equal(p, q)
 

@@ -38,3 +38,13 @@ def jit(fn=None, *, numpy_division=False):
         return fn
     return numba.njit(cache=True, fastmath=False,
                       error_model="numpy" if numpy_division else "python")(fn)
+
+
+def inline(fn):
+    """``jit``, and numba copies the function into every compiled caller
+    (``inline="always"``): for the compiled epoch's per-example helpers, which LLVM did
+    not inline by itself and which, as calls, cost more than their work (measured: the
+    epoch 12-39% slower)."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, fastmath=False, error_model="python", inline="always")(fn)

@@ -26,7 +26,7 @@ from ..base.costs import COSTS
 from ..base.jit import HAVE_NUMBA
 from ..base.optimizers import SGD, Momentum
 from ..base.regularization import dropout_mask
-from . import backprop, kernels
+from . import backprop, kernels, layout
 from .pixels import pixel_table
 
 
@@ -48,9 +48,9 @@ def compiled_path_supports(net, optimizer):
     return (net.backend == "numba" and HAVE_NUMBA
             and type(optimizer) in (SGD, Momentum)
             and net.cost in COSTS.values()
-            and net.activation.name in kernels.ACTIVATION_CODES
+            and net.activation.name in layout.ACTIVATION_CODES
             and net.activation.name != "softmax"
-            and net.output_activation.name in kernels.ACTIVATION_CODES
+            and net.output_activation.name in layout.ACTIVATION_CODES
             and ACTIVATIONS.get(net.activation.name) is net.activation
             and ACTIVATIONS.get(net.output_activation.name) is net.output_activation)
 
@@ -111,24 +111,24 @@ def _compiled_epoch(net, ex, mini_batch_size, optimizer, regularizer, lmbda, dro
     n_hidden = sum(net.sizes[1:-1])
     uniforms = net.rng.random(n * n_hidden) if dropout else np.zeros(0)
     dtype = net.dtype
-    params = kernels.pack(net.weights, net.biases, dtype)
+    params = layout.pack(net.weights, net.biases, dtype)
     L = len(net.weights)
     if type(optimizer) is Momentum:
         if optimizer.velocities is None:
             optimizer.velocities = [np.zeros_like(p) for p in net.weights + net.biases]
-        velocity = kernels.pack(optimizer.velocities[:L], optimizer.velocities[L:], dtype)
+        velocity = layout.pack(optimizer.velocities[:L], optimizer.velocities[L:], dtype)
         mu = optimizer.mu
     else:
         velocity, mu = np.zeros(0, dtype=dtype), 0.0
-    data = kernels.TrainingSet(*ex.nonzero_entries(), pixel_table(dtype),
+    data = layout.TrainingSet(*ex.nonzero_entries(), pixel_table(dtype),
                                np.ascontiguousarray(ex.Y))
-    hyper = kernels.hyperparameters(
+    hyper = layout.hyperparameters(
         hidden=net.activation.name, output=net.output_activation.name, cost=net.cost.name,
         penalty=regularizer.name if lmbda else None, eta=optimizer.eta,
         lmbda_n=float(lmbda) / n, mu=mu, dropout=dropout, dtype=dtype)
-    layers = kernels.layers(net.sizes)
+    layers = layout.layers(net.sizes)
     mb_size = int(mini_batch_size)
-    work = kernels.workspace(layers, mb_size, dtype)
+    work = layout.workspace(layers, mb_size, dtype)
     start = (params.copy(), velocity.copy())
     kernels.train_epoch(data, order, mb_size, params, velocity, layers, hyper, work, uniforms,
                         False)
@@ -139,7 +139,7 @@ def _compiled_epoch(net, ex, mini_batch_size, optimizer, regularizer, lmbda, dro
         else:  # replay from the start (same order and draws), checking every step
             first_bad = kernels.train_epoch(data, order, mb_size, *start, layers, hyper, work,
                                             uniforms, True)
-    kernels.unpack(params, net.sizes, net.weights, net.biases)
+    layout.unpack(params, net.sizes, net.weights, net.biases)
     if type(optimizer) is Momentum:
-        kernels.unpack(velocity, net.sizes, optimizer.velocities[:L], optimizer.velocities[L:])
+        layout.unpack(velocity, net.sizes, optimizer.velocities[:L], optimizer.velocities[L:])
     return first_bad
