@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import ModelFileError
 
 MAX_PARAMETERS = 50_000_000
-MAX_JSON_BYTES = 512 * 1024**2
+MAX_JSON_BYTES = 256 * 1024**2    # ~12 million float64 parameters written as text
 MAX_NPZ_BYTES = 3 * 8 * MAX_PARAMETERS + 64 * 1024**2   # parameters + Adam's m and v, float64
 CHUNK = 1 << 20
 
