@@ -26,17 +26,24 @@ from ..mlp.backprop import feedforward
 from ..mlp.network import Network, load
 
 
+KINDS = ("the pad takes the book's Network (.json, from python -m network train --save) or a "
+         "chapter-6 conv net (.npz or .json)")
+
+
 def load_classifier(path):
     """The Network or ConvNetwork saved in ``path``; ModelFileError if it is neither."""
-    if str(path).lower().endswith(".npz"):
-        return load_conv_network(path)
     try:
-        return load(path)
-    except ModelFileError as as_network:
-        try:
+        if str(path).lower().endswith(".npz"):
             return load_conv_network(path)
-        except ModelFileError:
-            raise as_network from None
+        try:
+            return load(path)
+        except ModelFileError as as_network:
+            try:
+                return load_conv_network(path)
+            except ModelFileError:
+                raise as_network from None
+    except ModelFileError as exc:
+        raise ModelFileError(f"{exc}; {KINDS}") from None
 
 
 def as_grid(values):
