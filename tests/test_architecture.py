@@ -4,8 +4,8 @@ The import graph is built from the source of ``network/`` (every import statemen
 those inside functions too), so a cycle or an import that points the wrong way fails
 here before a reader meets it.  The layers, lowest first::
 
-    errors <- base <- storage <- data <- mlp, conv, vae <- grid <- plots, bench <- cli
-                                                                   <- network/__init__ and the shims
+    errors <- base <- storage <- data <- mlp, conv, vae <- grid <- plots, bench <- play <- cli
+                                                                           <- network/__init__ and the shims
 
 A module may import its own package and any lower layer; siblings on one layer
 (mlp, conv, vae; plots, bench) do not import each other.
@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "network"
 RANK = {"errors": 0, "base": 1, "storage": 2, "data": 3, "mlp": 4, "conv": 4, "vae": 4,
-        "grid": 5, "plots": 6, "bench": 6, "cli": 7, "top": 8}
+        "grid": 5, "plots": 6, "bench": 6, "play": 7, "cli": 8, "top": 9}
 TOP_MODULES = {"__init__", "__main__", "mnist_loader", "expand_mnist", "sweep"}
 
 
@@ -129,10 +129,12 @@ def test_every_compiled_kernel_goes_through_the_one_numba_switch():
 
 
 def test_importing_and_drawing_never_switches_the_matplotlib_backend(tmp_path):
-    """A notebook's backend stays what it was: plots draw on their own Agg canvas."""
+    """A notebook's backend stays what it was: plots draw on their own Agg canvas, and the
+    play windows import pyplot only when one is really opened."""
     code = (
         "import matplotlib; matplotlib.use('svg'); "
         "import network, network.plots, network.plots.grid, network.cli; "
+        "import network.play.vae_window, network.play.digits_window; "
         "from network import plots; "
         f"plots.line_plot({str(tmp_path / 'a.png')!r}, {{'x': [1, 2, 3]}}, 'title'); "
         "import sys; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")

@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import NNDLError
-from . import bench, evaluate, grid, train, vae
+from . import bench, evaluate, grid, play, train, vae
 
-COMMANDS = [train, evaluate, grid, bench, vae]
+COMMANDS = [train, evaluate, grid, bench, vae, play]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     parser = _Parser(prog="python -m network",
-                     description="Nielsen's networks in NumPy: train, evaluate, benchmark.")
+                     description="Nielsen's networks in NumPy: train, evaluate, benchmark, play.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in COMMANDS:

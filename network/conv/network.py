@@ -122,6 +122,18 @@ class ConvNetwork:
                for s in range(0, len(X), EVAL_CHUNK)]
         return np.concatenate(out) if out else np.zeros((0, self.layers[-1].n_out), self.dtype)
 
+    def layer_outputs(self, X):
+        """Every layer's output for the rows of X (a few images), first layer first:
+        a conv-pool layer's (m, H', W', F) maps, a fully connected layer's (m, n_out),
+        the softmax outputs last.  For looking inside the net (python -m network play
+        digits); training and scoring never need it."""
+        a = self._as_input(X)
+        outputs = []
+        for layer in self.layers:
+            a = layer.forward(a)
+            outputs.append(a)
+        return outputs
+
     def dropout_masks(self, m):
         """(DROPOUT) one (m, n_in) mask per layer with p_dropout > 0: keep with 1 - p,
         scaled by 1/(1 - p) so nothing changes at test time."""
