@@ -1,27 +1,38 @@
 """The grid search's results file: JSON Lines that survive a kill at any moment.
 
 Line 1 is a header ``{"kind": "grid", "version": 1, "spec": {...}}`` recording
-the whole grid (options, sampling, data fingerprint); every later line is one
-finished run ``{"kind": "run", "key": ..., "config": {...}, "epochs": [...], ...}``.
+the whole grid (options, sampling, data fingerprint) -- or, for a Hydra sweep
+(network/sweep.py), only what every row must share (the data fingerprint);
+every later line is one finished run ``{"kind": "run", "key": ..., "config":
+{...}, "epochs": [...], ...}``.
 
-Why it stays valid: the header is written atomically (temp file + rename), and
-each run is appended as *one* ``os.write`` of the complete line on a file opened
-with ``O_APPEND``, then fsynced.  A kill can at worst leave a partial last line
-(no newline yet); ``read_results`` ignores it and ``ResultsFile`` cuts it off
-before appending again, so the next line never fuses with a fragment.
+Why it stays valid: every change is made under an exclusive lock on the file
+(``fcntl.lockf``, which NFS honours too), so any number of processes may append
+to one file -- the parallel jobs of a sweep -- and a grid's parent process is
+simply the only writer.  Under the lock a run is appended as *one* ``os.write``
+of the complete line on a file opened with ``O_APPEND``, then fsynced.  A kill
+can at worst leave a partial last line (no newline yet); ``read_results``
+ignores it and the next writer cuts it off, under the lock, before appending,
+so a new line never fuses with a fragment.  A header cut short the same way
+counts as no header and is written again.
 
-Only the parent process writes (workers return rows to it), so there is one
-writer and no locking.  Left out on purpose: concurrent writers, compaction,
-any format other than JSON Lines.
+Left out on purpose: compaction, any format other than JSON Lines, and locks on
+Windows (there the one-writer rule of a grid is all that holds).
 """
 
+import contextlib
 import json
 import os
+import stat
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:      # Windows: no POSIX locks (see the module docstring)
+    fcntl = None
 
 from ..errors import DataError, UsageError
 from ..storage import strict_json
-from ..storage.atomic import atomic_write_text
 from ..storage.limits import read_capped
 from ..storage.strict_json import dumps_line
 
@@ -37,7 +48,11 @@ def read_results(path):
     middle is damaged (that never happens through ``ResultsFile``).
     """
     path = Path(path)
-    data = read_capped(path, MAX_FILE_BYTES, "grid results file", DataError)
+    return parse_results(read_capped(path, MAX_FILE_BYTES, "grid results file", DataError), path)
+
+
+def parse_results(data, path):
+    """(spec, rows) from the bytes of a results file (see ``read_results``)."""
     complete = data[:data.rfind(b"\n") + 1]  # bytes after the last newline: an interrupted write
     lines = complete.splitlines()
     if not lines:
@@ -72,7 +87,11 @@ def spec_differences(a, b, prefix=""):
 
 
 class ResultsFile:
-    """Append-only writer for one grid: ``open`` (creating or resuming), ``append``, ``close``."""
+    """Appends rows to one results file: ``open`` (creating or resuming), ``append``, ``close``.
+
+    Safe with several writers: each one opens the file, and every read-modify-write
+    happens under an exclusive lock on it (see the module docstring).
+    """
 
     def __init__(self, path, spec):
         self.path = Path(path)
@@ -82,31 +101,44 @@ class ResultsFile:
     def open(self):
         """Create the file with its header, or check the header and return the finished rows.
 
-        A file from a different grid is refused (UsageError naming the fields that
-        differ); a partial last line left by a kill is cut off.
+        A file from a different grid (or sweep) is refused (UsageError naming the
+        fields that differ); a partial last line left by a kill is cut off.
         """
-        rows = []
         canonical = json.loads(dumps_line(self.spec))  # the spec as it reads back from disk
-        if self.path.exists() and self.path.stat().st_size > 0:
-            spec, rows = read_results(self.path)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot open the grid results file "
+                            f"({exc.strerror or exc})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                raise DataError(f"{self.path}: not a regular file; give --out a folder of "
+                                f"its own")
+            with self._locked():
+                data = self._complete_lines()
+                if not data:
+                    header = {"kind": "grid", "version": VERSION, "spec": self.spec}
+                    self._write(dumps_line(header))
+                    return []
+                spec, rows = parse_results(data, self.path)
             if spec != canonical:
                 fields = ", ".join(spec_differences(spec, canonical)) or "?"
                 raise UsageError(f"{self.path} holds results of a different grid (differs in: "
-                                 f"{fields}); use another --out folder, or delete the file to "
-                                 f"start this grid afresh")
-            data_len = self.path.stat().st_size
-            keep = self.path.read_bytes().rfind(b"\n") + 1
-            if keep < data_len:
-                os.truncate(self.path, keep)  # drop the fragment of an interrupted append
-        else:
-            header = {"kind": "grid", "version": VERSION, "spec": self.spec}
-            atomic_write_text(self.path, dumps_line(header).decode("utf-8"))
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                                 f"{fields}); use another --out folder, or delete the file "
+                                 f"to start this grid afresh")
+        except BaseException:
+            self.close()
+            raise
         return rows
 
     def append(self, row):
         """Write one row as a single complete line and make it durable before returning."""
         line = dumps_line(dict(row, kind="run"))
+        with self._locked():
+            self._complete_lines()   # another writer may have been killed mid-line
+            self._write(line)
+
+    def _write(self, line):
         written = os.write(self.fd, line)
         while written < len(line):  # a regular file only writes short on a full disk
             more = os.write(self.fd, line[written:])
@@ -114,6 +146,37 @@ class ResultsFile:
                 raise OSError(f"{self.path}: could not append a results line (disk full?)")
             written += more
         os.fsync(self.fd)
+
+    def _complete_lines(self):
+        """The file's bytes up to its last newline; anything after it is cut off.  Read
+        through the locked descriptor: opening the file again would drop a POSIX lock."""
+        size = os.fstat(self.fd).st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(f"{self.path}: {size} bytes is larger than any grid results file "
+                            f"this library writes ({MAX_FILE_BYTES} bytes at most)")
+        chunks, offset = [], 0
+        while offset < size:
+            chunk = os.pread(self.fd, size - offset, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+        data = b"".join(chunks)
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            os.ftruncate(self.fd, keep)  # the fragment of an interrupted append
+        return data[:keep]
+
+    @contextlib.contextmanager
+    def _locked(self):
+        if fcntl is None:
+            yield
+            return
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)   # waits for the other writers, if any
+        try:
+            yield
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
 
     def close(self):
         if self.fd is not None:
