@@ -7,6 +7,7 @@ table.txt, selection.json (the configuration chosen on validation accuracy
 and its test score, computed once), heatmap.png and curves.png.
 """
 
+import signal
 import sys
 import time
 
@@ -152,7 +153,12 @@ def run(args):
             print(f"{what} after {progress['done']} of {progress['total']} runs; they are kept "
                   f"in {args.out}/results.jsonl; run the same command again to finish the "
                   f"grid", file=sys.stderr)
-            return exit_status(exc)
+            status = exit_status(exc)
+    # The search has stopped and said so; an impatient second Ctrl-C must not interrupt the
+    # interpreter's own shutdown (joining the pool's threads) with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return status
 
 
 def _run(args, counts):
