@@ -38,6 +38,9 @@ ADDRESS_SPACE = 3 * 1024**3      # per subprocess: numba and LLVM need well unde
 PEAK_RSS = 1200 * 1024**2        # what a refused case may have used at most
 SECONDS = 60
 SMALL = ["--training-size", "2000", "--epochs", "1"]
+# The subprocesses run in a temporary folder: import the code under test, not whichever
+# checkout an editable install points at.
+CHECKOUT = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
 def _limit():
@@ -50,7 +53,7 @@ class Run:
 
     def __init__(self, args, tmp_path, python=None, stdin=None):
         self.tag = uuid.uuid4().hex
-        env = {**os.environ, "NNDL_HOSTILE_TAG": self.tag, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "NNDL_HOSTILE_TAG": self.tag, "OMP_NUM_THREADS": "1", **CHECKOUT}
         cmd = [sys.executable, "-c", python] if python else [sys.executable, "-m", "network",
                                                               *map(str, args)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -286,7 +289,7 @@ GRID = ["grid", "--sizes", "784", "100", "10", "--eta", "0.1", "0.5", "1", "3", 
                          ids=["ctrl-c", "ctrl-c-twice", "sigterm"])
 def test_6_a_grid_search_ends_with_its_workers_on_any_interrupt(tmp_path, signals, status):
     tag = uuid.uuid4().hex
-    env = {**os.environ, "NNDL_HOSTILE_TAG": tag, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NNDL_HOSTILE_TAG": tag, "OMP_NUM_THREADS": "1", **CHECKOUT}
     p = subprocess.Popen([sys.executable, "-m", "network", *GRID, "--out", "g"], cwd=tmp_path,
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=_limit)
@@ -308,7 +311,7 @@ def test_6_a_grid_search_ends_with_its_workers_on_any_interrupt(tmp_path, signal
 
 def test_6_workers_of_a_killed_search_exit_by_themselves(tmp_path):
     tag = uuid.uuid4().hex
-    env = {**os.environ, "NNDL_HOSTILE_TAG": tag, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NNDL_HOSTILE_TAG": tag, "OMP_NUM_THREADS": "1", **CHECKOUT}
     p = subprocess.Popen([sys.executable, "-m", "network", *GRID, "--out", "g"], cwd=tmp_path,
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          preexec_fn=_limit)
