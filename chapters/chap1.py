@@ -133,7 +133,7 @@ def _trained_net30(ctx):
             print(f"   using the network saved by net30 ({model})")
             return load_network(model)
     print("   training [784,30,10] as in net30 first")
-    sub = common.Context(ctx.chapter, "net30", ctx.out, ctx.quick, ctx.seed)
+    sub = common.Context(ctx.chapter, "net30", ctx.out, ctx.quick, ctx.seed, ctx.quiet)
     net30(sub)
     return load_network(model)
 

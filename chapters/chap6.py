@@ -92,7 +92,8 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=
     minutes = None if ctx.quick else BUDGET["minutes"]
     start = time.perf_counter()
     net.SGD(training, epochs, MB, eta, validation_data=validation, test_data=test,
-            lmbda=lmbda, callbacks=[_budget_callback(minutes)], augment=augment)
+            lmbda=lmbda, callbacks=[_budget_callback(minutes)], augment=augment,
+            progress=not ctx.quiet)
     seconds = time.perf_counter() - start
     h = net.history
     val = [100 * r["validation_accuracy"] for r in h]

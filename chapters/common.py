@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:  # run as `python chapters/chapN.py` without insta
 import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
+from network.base.progress import bar  # noqa: E402
 from network.errors import NNDLError, TrainingDiverged  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -83,6 +84,8 @@ class Chapter:
         p.add_argument("--plot-only", action="store_true",
                        help="redraw the figures from saved results, no training")
         p.add_argument("--no-plots", action="store_true", help="save results, draw nothing")
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress bars (they are drawn only on a terminal anyway)")
         return p
 
     def main(self, argv=None):
@@ -115,7 +118,7 @@ class Chapter:
                 if not args.plot_only:
                     print(f"== {self.name} {name}: {title}" + (" [quick]" if args.quick else ""),
                           flush=True)
-                    ctx = Context(self, name, out, args.quick, args.seed)
+                    ctx = Context(self, name, out, args.quick, args.seed, args.quiet)
                     start = time.perf_counter()
                     result = compute(ctx)
                     result = {"experiment": name, "title": title, "chapter": self.name,
@@ -183,8 +186,10 @@ def mnist():
 class Context:
     """What an experiment needs: quick or full, the seed, where to save, the data."""
 
-    def __init__(self, chapter, name, out, quick, seed):
+    def __init__(self, chapter, name, out, quick, seed, quiet=False):
         self.chapter, self.name, self.out, self.quick, self.seed = chapter, name, out, quick, seed
+        self.quiet = quiet   # no progress bars
+        self.runs = 0        # training runs so far, named on the progress bar
 
     def pick(self, full, quick):
         """``quick`` in --quick mode, else ``full``."""
@@ -242,8 +247,12 @@ class Context:
         first = len(net.history)
         start = time.perf_counter()
         diverged = None
-        try:
-            net.SGD(training, epochs, mini_batch_size, eta, lmbda, **kw)
+        self.runs += 1
+        try:   # on a terminal, a bar names the run and counts its epochs
+            with bar(epochs, f"{self.chapter.name} {self.name}, run {self.runs}", unit="epoch",
+                     quiet=self.quiet) as shown:
+                kw["callbacks"] = [*kw.get("callbacks", ()), lambda net, record: shown.update(1)]
+                net.SGD(training, epochs, mini_batch_size, eta, lmbda, **kw)
         except TrainingDiverged as exc:   # e.g. momentum mu > 1, on purpose (exercise 3.24)
             diverged = {"epoch": exc.epoch, "mini_batch": exc.batch, "cause": exc.cause}
             print(f"diverged in epoch {exc.epoch}" + (f" after mini-batch {exc.batch}"

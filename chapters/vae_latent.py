@@ -88,7 +88,7 @@ def get_run(ctx, latent_dim, beta):
     stem = folder / f"vae_z{latent_dim}_beta{beta:g}"
     run = _load_run(stem, config)
     if run is None:
-        run = _train_run(config, X_train, X_test, y_test)
+        run = _train_run(config, X_train, X_test, y_test, progress=not ctx.quiet)
         save_vae(run["model"], stem.with_suffix(".npz"))
         if run["snapshots"] is not None:
             s = run["snapshots"]
@@ -132,7 +132,7 @@ def _load_run(stem, config):
             "snapshots": snaps}
 
 
-def _train_run(config, X_train, X_test, y_test):
+def _train_run(config, X_train, X_test, y_test, progress=True):
     latent_dim, beta, epochs, batch = (config[k] for k in ("latent_dim", "beta", "epochs", "batch_size"))
     rng = np.random.default_rng([config["seed"], latent_dim, int(round(beta * 1000))])
     model = VAE(latent_dim, config["hidden"], config["activation"], rng=rng, dtype=np.float32)
@@ -156,7 +156,7 @@ def _train_run(config, X_train, X_test, y_test):
     print(f"   training VAE 784-{'-'.join(map(str, config['hidden']))}-{latent_dim}, beta {beta:g}, "
           f"{epochs} epochs on {len(X_train)} images", flush=True)
     train(model, X_train, epochs, batch, Adam(config["lr"]), beta, rng, X_test=X_test,
-          on_step=on_step,
+          on_step=on_step, progress=progress,
           callbacks=[lambda m, r: print(f"     {label}: epoch {r['epoch']}: train {r['train_loss']:.2f} "
                                         f"test {r['test_loss']:.2f} (KL {r['test_kl']:.2f}) "
                                         f"{r['seconds']:.1f} s", flush=True)])

@@ -81,7 +81,8 @@ def add_parser(subparsers):
     t.add_argument("--metrics", metavar="PATH", type=output_file,
                    help="write per-epoch and per-step metrics here (JSON)")
     add_checkpoint_arguments(t, ', --epochs may raise the total')
-    t.add_argument("--quiet", action="store_true", help="print only the last epoch's line")
+    t.add_argument("--quiet", action="store_true",
+                   help="print only the last epoch's line, and no progress bar")
     t.set_defaults(run=run)
     track_given(t, (*FIXED_BY_CHECKPOINT, "epochs"))
     _OPTIONS.update((a.dest, a) for a in t._actions)
@@ -212,11 +213,11 @@ def _train(args, ck, model, optimizer, rng, config, X_train, X_test, callbacks, 
             print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
         resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
                          checkpoint=args.checkpoint or args.resume, callbacks=callbacks,
-                         on_save=saved, loaded=ck)
+                         on_save=saved, loaded=ck, progress=not args.quiet)
     elif args.checkpoint:
         resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
                         X_test=X_test, checkpoint=args.checkpoint, config=config,
-                        callbacks=callbacks, on_save=saved)
+                        callbacks=callbacks, on_save=saved, progress=not args.quiet)
     else:
         train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
-              X_test=X_test, callbacks=callbacks)
+              X_test=X_test, callbacks=callbacks, progress=not args.quiet)

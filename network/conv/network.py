@@ -29,6 +29,7 @@ from ..base.costs import LogLikelihoodCost
 from ..base.divergence import check_epoch
 from ..base.jit import HAVE_NUMBA
 from ..base.optimizers import SGD
+from ..base.progress import bar
 from ..base.regularization import L2, dropout_mask
 from ..base.schedules import stop_requested
 from ..errors import ModelFileError, NNDLError, UsageError
@@ -178,7 +179,7 @@ class ConvNetwork:
     # ---- training -----------------------------------------------------------------
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data=None,
-            test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None):
+            test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None, progress=True):
         """Mini-batch SGD on the log-likelihood (+ L2), network3's signature.
 
         ``augment``, if given, is called at the start of every epoch as
@@ -191,6 +192,9 @@ class ConvNetwork:
         sets given) is appended to ``self.history``; each callback is called as
         ``cb(network, record)`` and may stop training by returning True.  NaN or
         infinite weights end training with TrainingDiverged.  Returns ``self.history``.
+
+        ``progress``: a bar over each epoch's mini-batches, drawn only when stdout is a
+        terminal (an epoch takes seconds to a minute; network/base/progress.py).
         """
         X, y = self._check_data(training_data, "training_data")
         val = None if validation_data is None else self._check_data(validation_data,
@@ -204,7 +208,9 @@ class ConvNetwork:
         for _ in range(epochs):
             start = time.perf_counter()
             X_epoch = X if augment is None else self._augmented(augment, X)
-            self._train_epoch(X_epoch, y, mini_batch_size, lmbda)
+            with bar(-(-len(y) // mini_batch_size), f"epoch {len(self.history)}", unit="batch",
+                     quiet=not progress) as batches:
+                self._train_epoch(X_epoch, y, mini_batch_size, lmbda, batches.update)
             record = {"epoch": len(self.history), "seconds": time.perf_counter() - start,
                       "eta": self.optimizer.eta}
             self.history.append(record)
@@ -220,8 +226,9 @@ class ConvNetwork:
                 break
         return self.history
 
-    def _train_epoch(self, X, y, mini_batch_size, lmbda):
-        """One pass over (X, y) in a fresh random order, one SGD step per mini-batch."""
+    def _train_epoch(self, X, y, mini_batch_size, lmbda, done=lambda n: None):
+        """One pass over (X, y) in a fresh random order, one SGD step per mini-batch;
+        ``done(1)`` after each (the progress bar)."""
         n = len(y)
         params = [p for layer in self.layers for p in (layer.w, layer.b)]
         order = self.rng.permutation(n)            # the caller's data stays as it was
@@ -235,6 +242,7 @@ class ConvNetwork:
                 gw = layer.nabla_w + L2.gradient(layer.w, lmbda, n) if lmbda else layer.nabla_w
                 grads += [gw, layer.nabla_b]
             self.optimizer.step(params, grads)     # (SGD) w -> w - eta * mean gradient
+            done(1)
 
     def _named_parameters(self):
         return [(f"layers[{l}].{name}", p) for l, layer in enumerate(self.layers)

@@ -59,7 +59,7 @@ class Checkpointer:
 
 
 def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_test=None, *,
-          checkpoint, config=None, callbacks=(), on_step=None, on_save=None):
+          checkpoint, config=None, callbacks=(), on_step=None, on_save=None, progress=True):
     """network.vae.train.train(...) saving the whole state to ``checkpoint`` every epoch.
 
     ``config``: any JSON object to keep in the file (the command line keeps its
@@ -80,11 +80,11 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     checkpointer.save(model)  # an interrupted first epoch can be resumed too
     return train_loop(model, X_train, epochs, batch_size, optimizer, beta, rng, X_test=X_test,
                       callbacks=[*callbacks, checkpointer], on_step=on_step,
-                      eval_seed=eval_seed)
+                      eval_seed=eval_seed, progress=progress)
 
 
 def resume(path, X_train, X_test=None, *, epochs=None, checkpoint=None, callbacks=(),
-           on_step=None, on_save=None, loaded=None):
+           on_step=None, on_save=None, loaded=None, progress=True):
     """Continue the run saved in ``path`` to its planned number of epochs (or ``epochs``).
 
     ``X_train``, ``X_test``: the images the run was started on (checked against the
@@ -105,5 +105,5 @@ def resume(path, X_train, X_test=None, *, epochs=None, checkpoint=None, callback
     if remaining > 0:
         train_loop(ck.model, X_train, remaining, training["batch_size"], ck.optimizer,
                    training["beta"], ck.rng, X_test=X_test, callbacks=[*callbacks, checkpointer],
-                   on_step=on_step, eval_seed=training["eval_seed"])
+                   on_step=on_step, eval_seed=training["eval_seed"], progress=progress)
     return ck.model, ck.model.history

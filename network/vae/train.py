@@ -32,6 +32,7 @@ import numpy as np
 
 from ..base.checks import training_arguments
 from ..base.divergence import check_epoch
+from ..base.progress import bar
 from ..base.schedules import stop_requested
 
 # What each epoch's record holds besides "epoch", "seconds" and "eta".
@@ -58,7 +59,7 @@ def draw_eval_seed(rng):
 
 
 def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_test=None,
-          callbacks=(), on_step=None, eval_seed=None):
+          callbacks=(), on_step=None, eval_seed=None, progress=True):
     """Train ``model`` in place with ``optimizer`` (network.base.optimizers.SGD/Adam/Momentum).
 
     X_train (n, 784) in [0, 1]: the Bernoulli targets (not binarised). Each epoch is
@@ -69,7 +70,8 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     from 1 across epochs); each callback ``cb(model, record)`` after every epoch.
     Returns ``model.history``.  eval_seed seeds the held-out loss's noise; by default
     it is the first number drawn from rng (``draw_eval_seed``); a continued run
-    passes its first call's.
+    passes its first call's.  ``progress``: a bar over each epoch's batches, drawn only
+    when stdout is a terminal (network/base/progress.py).
     """
     rng = np.random.default_rng() if rng is None else rng
     X_train = np.ascontiguousarray(X_train, dtype=model.dtype)
@@ -78,7 +80,10 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     eval_seed = draw_eval_seed(rng) if eval_seed is None else eval_seed
     for _ in range(epochs):
         t0 = time.perf_counter()
-        train_loss, rec, kl = _epoch(model, X_train, batch_size, optimizer, beta, rng, on_step)
+        with bar(-(-X_train.shape[0] // batch_size), f"epoch {len(model.history)}",
+                 unit="batch", quiet=not progress) as batches:
+            train_loss, rec, kl = _epoch(model, X_train, batch_size, optimizer, beta, rng,
+                                         on_step, batches.update)
         record = {"epoch": len(model.history), "seconds": time.perf_counter() - t0,
                   "eta": optimizer.eta, "train_loss": train_loss, "reconstruction": rec, "kl": kl}
         tl, tr, tk = (None, None, None) if X_test is None or not np.isfinite(train_loss) else \
@@ -92,8 +97,9 @@ def train(model, X_train, epochs, batch_size, optimizer, beta=1.0, rng=None, X_t
     return model.history
 
 
-def _epoch(model, X_train, batch_size, optimizer, beta, rng, on_step):
-    """One pass in a fresh random order; returns the epoch's mean (loss, rec, kl)."""
+def _epoch(model, X_train, batch_size, optimizer, beta, rng, on_step, done=lambda n: None):
+    """One pass in a fresh random order; returns the epoch's mean (loss, rec, kl).
+    ``done(1)`` after each step (the progress bar)."""
     n = X_train.shape[0]
     params = model.parameters()
     xb_full = np.empty((batch_size, X_train.shape[1]), dtype=model.dtype)  # reused batch buffer
@@ -112,6 +118,7 @@ def _epoch(model, X_train, batch_size, optimizer, beta, rng, on_step):
         kl_sum += kl * len(idx)
         if on_step is not None:
             on_step(len(model.steps["kl"]), loss, rec, kl)
+        done(1)
     return loss_sum / n, rec_sum / n, kl_sum / n
 
 
