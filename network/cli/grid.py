@@ -5,15 +5,26 @@ Every option takes one or more values; the runs are their product (or
 per finished run; rerun the same command to finish an interrupted grid),
 table.txt, selection.json (the configuration chosen on validation accuracy
 and its test score, computed once), heatmap.png and curves.png.
+
+``--scheduler tcp://HOST:PORT`` sends the runs to a Dask cluster, ``--scheduler
+local:N`` starts one of N workers here (network/grid/cluster.py).  ``--report
+DIR`` reads a finished folder -- a grid's, or a Hydra sweep's (network/sweep.py)
+-- and writes the same table, selection and figures without training anything
+but the chosen run's test score.  On a terminal a bar counts the runs done and
+estimates the time left (network/base/progress.py); ``--quiet`` prints neither
+it nor a line per run.
 """
 
 import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ..base.progress import bar as progress_bar
 from ..errors import DataError, UsageError
+from ..grid.executor import DatasetRef, first_images
 from ..storage.signals import exit_status, interruptible
 from ..storage.atomic import atomic_write_text
 from .common import non_negative_int, positive_int
@@ -54,12 +65,23 @@ def add_parser(subparsers):
     p.add_argument("--random-seed", type=non_negative_int, default=0)
     p.add_argument("--training-cost", action="store_true",
                    help="also record the training cost before and after every epoch")
-    p.add_argument("--out", metavar="DIR", required=True,
+    p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for results.jsonl, table.txt, selection.json and the plots")
+    p.add_argument("--report", metavar="DIR", default=None,
+                   help="train nothing: read DIR/results.jsonl (of a grid or of a "
+                        "python -m network.sweep), select on validation, score the test set "
+                        "once, write the table and figures into DIR")
     p.add_argument("--workers", type=non_negative_int, default=1,
                    help="worker processes (default 1; 0 runs in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on a Dask cluster instead: tcp://HOST:8786 (started with "
+                        "`dask scheduler` and `dask worker`), or local:N to start N worker "
+                        "processes here for the search (needs the dask extra)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="BLAS/numba threads per worker (default: cores // workers)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no line per finished run and no progress bar; the table and the "
+                        "choice are still printed")
     p.add_argument("--top", type=non_negative_int, default=10,
                    help="rows of the table to print (all are in table.txt)")
     p.add_argument("--curves", type=positive_int, default=5,
@@ -100,21 +122,17 @@ def spec_from_args(args):
 
 
 def load_data(args):
-    """(training, validation, test) as uint8 pixels and int labels, and the data's name."""
+    """(training, validation, test) as uint8 pixels and int labels, the data's name, and
+    the DatasetRef a worker elsewhere loads the same arrays from (None for --data)."""
     if args.data:
         arrays = _read_data(args.data)
-        splits = [(arrays["X_train"], arrays["y_train"]), (arrays["X_val"], arrays["y_val"]),
+        splits = [first_images((arrays["X_train"], arrays["y_train"]), args.training_size),
+                  first_images((arrays["X_val"], arrays["y_val"]), args.validation_size),
                   (arrays["X_test"], arrays["y_test"]) if "X_test" in arrays else None]
-        name = str(args.data)
-    else:
-        from ..data.mnist import load_arrays
-        splits = list(load_arrays(args.dataset, path=args.data_path, dtype=np.uint8))
-        name = args.dataset
-    if args.training_size is not None:
-        splits[0] = (splits[0][0][:args.training_size], splits[0][1][:args.training_size])
-    if args.validation_size is not None:
-        splits[1] = (splits[1][0][:args.validation_size], splits[1][1][:args.validation_size])
-    return splits, name
+        return splits, str(args.data), None
+    source = DatasetRef(args.dataset, training_size=args.training_size,
+                        validation_size=args.validation_size, path=args.data_path)
+    return list(source.load()), args.dataset, source
 
 
 DATA_MEMBERS = {"X_train", "y_train", "X_val", "y_val", "X_test", "y_test"}
@@ -151,8 +169,8 @@ def run(args):
         except KeyboardInterrupt as exc:
             what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
             print(f"{what} after {progress['done']} of {progress['total']} runs; they are kept "
-                  f"in {args.out}/results.jsonl; run the same command again to finish the "
-                  f"grid", file=sys.stderr)
+                  f"in {args.out or args.report}/results.jsonl; run the same command again to "
+                  f"finish the grid", file=sys.stderr)
             status = exit_status(exc)
     # The search has stopped and said so; an impatient second Ctrl-C must not interrupt the
     # interpreter's own shutdown (joining the pool's threads) with a traceback.
@@ -164,34 +182,108 @@ def run(args):
 def _run(args, counts):
     from .. import grid
 
+    if args.report is not None:
+        return _report(args)
+    if args.out is None:
+        raise UsageError("give --out DIR for the results (or --report DIR to read finished ones)")
     spec = grid.grid_spec(spec_from_args(args))  # a bad spec fails before data is loaded
-    splits, name = load_data(args)
+    if args.scheduler is not None:
+        from ..grid.cluster import check_scheduler
+        check_scheduler(args.scheduler)
+    splits, name, source = load_data(args)
     data = tuple(s for s in splits if s is not None)
     n_runs = len(grid.run_configs(spec))
     counts["total"] = n_runs
     shown = [n for n in grid.varying_options(spec) if n != "seed"]
+    where = f"on the Dask scheduler {args.scheduler}" if args.scheduler else \
+        f"in {args.workers} worker process{'es' if args.workers != 1 else ''}" if args.workers \
+        else "in this process"
     print(f"Grid of {n_runs} runs ({', '.join(shown)}) on {len(data[0][1])} {name} training "
-          f"images, selecting on {len(data[1][1])} validation images; results in "
+          f"images, selecting on {len(data[1][1])} validation images, {where}; results in "
           f"{args.out}/{grid.RESULTS_NAME}", flush=True)
     start = time.perf_counter()
+    with progress_bar(n_runs, "runs", unit="run", quiet=args.quiet) as bar:
 
-    def progress(row, done, total):
-        counts.update(done=done, total=total)
-        c = row["config"]
-        setting = ", ".join(f"{n} {c[n]}" for n in shown)
-        print(f"[{done}/{total}] {setting}: best validation "
-              f"{100 * row['best_validation_accuracy']:.2f}% (epoch {row['best_epoch']}), "
-              f"{row['seconds']:.1f} s", flush=True)
+        def progress(row, done, total):
+            counts.update(done=done, total=total)
+            if bar.n == 0:   # the first to finish here: the runs resumed count as done
+                bar.n = bar.initial = done - 1   # so the rate and time left are this session's
+            bar.update(1)
+            if args.quiet:
+                return
+            c = row["config"]
+            setting = ", ".join(f"{n} {c[n]}" for n in shown)
+            print(f"[{done}/{total}] {setting}: best validation "
+                  f"{100 * row['best_validation_accuracy']:.2f}% (epoch {row['best_epoch']}), "
+                  f"{row['seconds']:.1f} s", flush=True)
 
-    result = grid.run_grid(spec, data=data, out=args.out, workers=args.workers,
-                           threads=args.threads, progress=progress,
-                           score_test=not args.no_test, data_name=name)
+        result = grid.run_grid(spec, data=data, out=args.out, workers=args.workers,
+                               threads=args.threads, progress=progress,
+                               score_test=not args.no_test, data_name=name,
+                               scheduler=args.scheduler, source=source)
     if result.resumed:
         print(f"Resumed: {result.resumed} of {n_runs} runs were already finished and were "
               f"not repeated.")
     print(f"{n_runs} runs in {time.perf_counter() - start:.1f} s. Best first (validation set):")
+    _present(args, result, args.out)
+    return 0
+
+
+def _report(args):
+    """--report DIR: the table, the choice on validation, the test score and the figures of
+    a finished folder, from its results.jsonl alone (a grid's or a sweep's)."""
+    from .. import grid
+
+    folder = Path(args.report)
+    spec, rows = grid.load_grid(folder)
+    if not rows:
+        raise UsageError(f"{folder / grid.RESULTS_NAME} holds no finished runs yet")
+    result = grid.GridResult(spec=spec, rows=rows, out=folder)
+    test = None if args.no_test else _report_test_data(args, spec["data"])
+    print(f"{len(rows)} runs in {folder / grid.RESULTS_NAME}. Best first (validation set):")
+    if test is not None:
+        train, validation, test = test
+        result.test = grid.score_test_set(result.best, train, validation, test, folder, spec)
+    _present(args, result, folder)
+    return 0
+
+
+def _report_test_data(args, recorded):
+    """The data the runs of a --report folder were trained on (as its header records them,
+    or --data / --dataset / --data-path), with its test split; None, with a note, if the
+    folder's data cannot be found here or has no test split."""
+    from ..grid import data_fingerprint
+
+    name = recorded.get("name")
+    if args.data is not None or (name or "").endswith(".npz"):
+        arrays = _read_data(args.data or name)
+        train = first_images((arrays["X_train"], arrays["y_train"]), recorded["training_size"])
+        validation = first_images((arrays["X_val"], arrays["y_val"]), recorded["validation_size"])
+        test = (arrays["X_test"], arrays["y_test"]) if "X_test" in arrays else None
+    elif name in ("mnist", "fashion-mnist"):
+        train, validation, test = DatasetRef(name, training_size=recorded["training_size"],
+                                             validation_size=recorded["validation_size"],
+                                             path=args.data_path).load()
+    else:
+        print(f"No test score: the runs were trained on arrays without a name; give them "
+              f"with --data FILE.npz to score the test set")
+        return None
+    if data_fingerprint(train, validation)["sha256"] != recorded["sha256"]:
+        raise DataError(f"{args.report}: the runs were trained on other data than "
+                        f"{args.data or name} holds here (the sha256 differs); give the same "
+                        f"files with --data or --data-path")
+    if test is None:
+        print("No test score: the data has no test split")
+        return None
+    return train, validation, test
+
+
+def _present(args, result, out):
+    """Print the table and the choice, write table.txt, and draw the figures into ``out``."""
+    from .. import grid
+
     print(result.table(args.top or None))
-    atomic_write_text(f"{args.out}/table.txt", result.table() + "\n")
+    atomic_write_text(f"{out}/table.txt", result.table() + "\n")
     best = result.best
     shown = [n for n in grid.varying_options(result.spec, result.rows) if n != "seed"]
     setting = ", ".join(f"{n} {best['config'][n]}" for n in shown)
@@ -206,7 +298,6 @@ def _run(args, counts):
               f"{100 * t['test_accuracy']:.2f}% ({t['test_correct']} / {t['test_size']}){note}")
     if not args.no_plots:
         from ..plots.grid import plot_curves, plot_heatmaps
-        plot_heatmaps(result.spec, result.rows, f"{args.out}/heatmap.png")
-        plot_curves(result.spec, result.rows, f"{args.out}/curves.png", top=args.curves)
-        print(f"Figures: {args.out}/heatmap.png, {args.out}/curves.png")
-    return 0
+        plot_heatmaps(result.spec, result.rows, f"{out}/heatmap.png")
+        plot_curves(result.spec, result.rows, f"{out}/curves.png", top=args.curves)
+        print(f"Figures: {out}/heatmap.png, {out}/curves.png")

@@ -55,16 +55,40 @@ class DatasetRef:
 
     Sent instead of the arrays to executors on other machines; ``sha256`` is the
     fingerprint of the parent's copy, so a worker whose files differ refuses to run.
+    ``training_size`` / ``validation_size`` keep the first N images of each split
+    (None: all); ``path`` is where the parent found the files, used by a worker
+    only if that folder exists where it runs (otherwise it looks the data set up
+    as usual: $NNDL_DATA, data/<name>/, ...).
     """
 
     name: str
-    sha256: str
+    sha256: str = None
+    training_size: int = None
+    validation_size: int = None
+    path: str = None
+
+    def load(self):
+        """((X, y) training, (X, y) validation, (X, y) test): uint8 pixels, int labels."""
+        from ..data.mnist import load_arrays
+        path = self.path if self.path is not None and os.path.isdir(self.path) else None
+        train, validation, test = load_arrays(self.name, path=path, dtype=np.uint8)
+        return (first_images(train, self.training_size),
+                first_images(validation, self.validation_size), test)
+
+
+def first_images(split, n):
+    """The first ``n`` images and labels of an (X, y) split (all of them for None)."""
+    if n is None:
+        return split
+    if n > len(split[1]):
+        raise UsageError(f"asked for the first {n} images of a split that holds {len(split[1])}; "
+                         f"give at most {len(split[1])}")
+    return split[0][:n], split[1][:n]
 
 
 def _load_dataset(ref):
     if _WORKER["ref"] != ref:
-        from ..data.mnist import load_arrays
-        train, validation, _ = load_arrays(ref.name, dtype=np.uint8)
+        train, validation, _ = ref.load()
         found = data_fingerprint(train, validation)["sha256"]
         if found != ref.sha256:
             raise DataError(f"{socket.gethostname()}: its {ref.name} files differ from the ones "

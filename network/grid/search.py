@@ -25,10 +25,11 @@ broad strategy in ``strategy.py`` is a few grids in a row), plotting
 """
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -234,67 +235,102 @@ def _check_runs(configs, train, n_classes):
 
 
 def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
-             progress=None, score_test=True, data_name=None):
+             progress=None, score_test=True, data_name=None, scheduler=None, source=None):
     """Run every configuration of ``spec`` not already in ``out``; return a GridResult.
 
     ``data``: ((X, y) training, (X, y) validation[, (X, y) test]) with X (n, 784)
     (uint8 pixels are fine), or a data set name, default "mnist" (the book's
-    50,000 / 10,000 / 10,000 split).
-    ``executor``: any concurrent.futures.Executor.  Default (None):
+    50,000 / 10,000 / 10,000 split), or a ``DatasetRef`` (a name cut to the first
+    N images).  ``source``: the DatasetRef that ``data``'s arrays were loaded from,
+    so workers on other machines can load them too.
+    Where the runs go: ``executor``, any concurrent.futures.Executor; or
+    ``scheduler``, a Dask cluster ("tcp://HOST:PORT", "local:N" to start one here,
+    or a distributed.Client; network/grid/cluster.py); by default
     ``local_executor(workers, threads)``, which hands the data to each worker
-    once; ``workers=0`` runs in this process.  Another executor's workers load
-    a named data set themselves (once per process, checked against this one's
-    fingerprint); arrays given directly travel with each task.
+    once; ``workers=0`` runs in this process.  Workers of another executor or a
+    Dask cluster load a named data set themselves (once per process, checked
+    against this one's fingerprint); arrays without a name travel with each
+    task to an executor, and are scattered once to a Dask cluster.
     ``out``: a folder for results.jsonl (resumable) and selection.json; None
     keeps everything in memory.  ``progress(row, done, total)`` is called as
     each run finishes.  ``score_test``: retrain the chosen configuration and
     score it on the test set (if ``data`` has one).
     """
     spec = grid_spec(spec)
-    named = None
-    if data is None or isinstance(data, str):
-        from ..data.mnist import load_arrays
-        named = data or "mnist"
-        data, data_name = load_arrays(named, dtype=np.uint8), data_name or named
-    train, validation, test = _split(data)
+    if executor is not None and scheduler is not None:
+        raise UsageError("give run_grid an executor or a Dask scheduler, not both")
+    (train, validation, test), source = _resolve(data, source)
     n_classes = int(max(np.max(train[1]), np.max(validation[1]))) + 1
-    spec["data"] = data_fingerprint(train, validation, data_name)
+    spec["data"] = data_fingerprint(train, validation,
+                                    data_name or (source.name if source else None))
+    if source is not None:
+        source = replace(source, sha256=spec["data"]["sha256"])
     configs = run_configs(spec)
     _check_runs(configs, train, n_classes)
 
-    out = None if out is None else Path(out)
-    results, rows = _open_results(out, spec, configs)
-    resumed = len(rows)
-    done = {r["key"] for r in rows}
-    pending = [c for c in configs if run_key(c) not in done]
-
-    own = executor is None and bool(pending)
-    if own:
-        executor = InlineExecutor() if workers == 0 else \
-            local_executor(min(workers, len(pending)), threads or default_threads(workers),
-                           data=(train, validation))
-    task_data = _task_data(executor, spec, named, train, validation)
-    try:
-        for row in _finished(executor, pending, task_data, spec["training_cost"]):
-            rows.append(row)
-            if results is not None:
-                results.append(row)
-            if progress is not None:
-                progress(row, len(rows), len(configs))
-    except BaseException:   # Ctrl-C, SIGTERM (network/storage/signals.py), a failed run
-        if own:
-            stop_now(executor)   # its workers end now, not after the runs in progress
-        raise
-    finally:
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if scheduler is not None:   # before any file is written: refused in seconds if unanswered
+            from .cluster import connect
+            cluster = stack.enter_context(connect(scheduler, threads))
+        out = None if out is None else Path(out)
+        results, rows = _open_results(out, spec, configs)
         if results is not None:
-            results.close()
+            stack.callback(results.close)
+        resumed = len(rows)
+        done = {r["key"] for r in rows}
+        pending = [c for c in configs if run_key(c) not in done]
+        if pending:
+            _run_pending(pending, rows, results, progress, len(configs), spec,
+                         (train, validation), source, executor, cluster, workers, threads)
 
     result = GridResult(spec=spec, rows=sort_rows(rows), resumed=resumed, out=out)
     if score_test and test is not None and result.rows:
         result.test = score_test_set(result.best, train, validation, test, out, spec)
     return result
+
+
+def _resolve(data, source):
+    """((training, validation, test), the DatasetRef they came from or None)."""
+    if data is None or isinstance(data, str):
+        data = DatasetRef(data or "mnist")
+    if isinstance(data, DatasetRef):
+        return data.load(), data
+    train, validation, test = _split(data)
+    return (train, validation, test), source
+
+
+def _run_pending(pending, rows, results, progress, total, spec, data, source, executor,
+                 cluster, workers, threads):
+    """Run ``pending`` where the caller said, appending each row to ``rows`` and the
+    results file as it arrives.  Ctrl-C, SIGTERM (network/storage/signals.py) or a
+    failed run stops the search at once: a local pool's workers are killed, a Dask
+    cluster's unfinished runs cancelled."""
+    own = executor is None and cluster is None
+    if own:
+        executor = InlineExecutor() if workers == 0 else \
+            local_executor(min(workers, len(pending)), threads or default_threads(workers),
+                           data=data)
+    if cluster is not None:
+        finished = cluster.finished(pending, source or data, spec["training_cost"])
+    else:
+        finished = _finished(executor, pending, _task_data(executor, spec, source, data),
+                             spec["training_cost"])
+    try:
+        for row in finished:
+            rows.append(row)
+            if results is not None:
+                results.append(row)
+            if progress is not None:
+                progress(row, len(rows), total)
+    except BaseException:
+        if own:
+            stop_now(executor)   # its workers end now, not after the runs in progress
+        raise
+    finally:
+        finished.close()   # a Dask search cancels what has not finished
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _open_results(out, spec, configs):
@@ -307,15 +343,15 @@ def _open_results(out, spec, configs):
     return results, [r for r in results.open() if r["key"] in wanted]
 
 
-def _task_data(executor, spec, named, train, validation):
+def _task_data(executor, spec, source, data):
     """How the data reaches the runs: a local_executor made with it holds it already
     (None); threads share the arrays; other executors' workers load a named data set
     themselves (a DatasetRef); arrays given directly travel with each task."""
     if getattr(executor, "grid_data_sha256", None) == spec["data"]["sha256"]:
         return None
-    if named and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
-        return DatasetRef(named, spec["data"]["sha256"])
-    return train, validation
+    if source is not None and not isinstance(executor, (InlineExecutor, cf.ThreadPoolExecutor)):
+        return source
+    return data
 
 
 def score_test_set(row, train, validation, test, out=None, spec=None):
@@ -357,10 +393,30 @@ def score_test_set(row, train, validation, test, out=None, spec=None):
 
 
 def load_grid(out):
-    """(spec, rows sorted best first) from a results folder or file, for tables and plots."""
+    """(spec, rows sorted best first) from a results folder or file, for tables and plots.
+
+    The spec of a Hydra sweep's folder (network/sweep.py), whose header records only
+    the data, is filled in from the rows (``as_grid_spec``), so tables, plots and the
+    test score treat a sweep's rows as a grid's."""
     path = Path(out)
     spec, rows = read_results(path / RESULTS_NAME if path.is_dir() else path)
-    return spec, sort_rows(rows)
+    return as_grid_spec(spec, rows), sort_rows(rows)
+
+
+def as_grid_spec(spec, rows):
+    """``spec`` if it is a grid's; for a sweep's header, a grid spec whose options list
+    the values the rows took (so the axes of the table and heatmap are what was swept)."""
+    if "options" in spec:
+        return spec
+    options = {}
+    for name in OPTIONS:
+        seen = {}
+        for r in rows:
+            value = r["config"].get(name)
+            seen.setdefault(run_key(value), value)
+        options[name] = [seen[k] for k in sorted(seen)] or [OPTIONS[name][0]]
+    return {"options": options, "random": None, "random_seed": 0, "training_cost": False,
+            **spec}
 
 
 # ---- the table ----------------------------------------------------------------------
