@@ -224,14 +224,20 @@ def run_config(config, data=None, training_cost=False):
         data = None
     train, validation = _worker_examples(config) if data is None else examples(data, config)
     _, epochs, initial = train_config(config, train, validation, training_cost=training_cost)
+    return results_row(config, epochs, time.perf_counter() - start,
+                       initial if training_cost else None)
+
+
+def results_row(config, epochs, seconds, initial_training_cost=None):
+    """The results row of one trained configuration, from ``train_config``'s epochs: the
+    one line results.jsonl holds for it (network/grid/results.py)."""
     best = max(epochs, key=lambda e: e["validation_accuracy"])  # first of equal bests
     row = {"key": run_key(config), "config": config, "epochs": epochs,
            "best_epoch": best["epoch"], "best_validation_accuracy": best["validation_accuracy"],
            "final_validation_accuracy": epochs[-1]["validation_accuracy"],
-           "seconds": time.perf_counter() - start,
-           "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    if training_cost:
-        row["initial_training_cost"] = initial
+           "seconds": seconds, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if initial_training_cost is not None:
+        row["initial_training_cost"] = initial_training_cost
     return row
 
 

@@ -215,7 +215,7 @@ def _split(data):
     return data[0], data[1], (data[2] if len(data) == 3 else None)
 
 
-def _check_runs(configs, train, n_classes):
+def check_runs(configs, train, n_classes):
     """Fail before any work starts: sizes that do not fit, batches larger than the data,
     cost/output combinations the Network refuses."""
     n_in = np.asarray(train[0]).shape[1]
@@ -266,7 +266,7 @@ def run_grid(spec, data=None, executor=None, out=None, workers=1, threads=None,
     if source is not None:
         source = replace(source, sha256=spec["data"]["sha256"])
     configs = run_configs(spec)
-    _check_runs(configs, train, n_classes)
+    check_runs(configs, train, n_classes)
 
     with contextlib.ExitStack() as stack:
         cluster = None
