@@ -133,7 +133,7 @@ def _hydra_job():
     hc = HydraConfig.get()
     num = None if OmegaConf.is_missing(hc.job, "num") else hc.job.num   # a single run has none
     return {"num": num, "overrides": list(hc.overrides.task),
-            "multirun": hc.mode == RunMode.MULTIRUN, "output_dir": hc.runtime.output_dir}
+            "multirun": hc.mode == RunMode.MULTIRUN}
 
 
 def _job_folder():
@@ -142,8 +142,6 @@ def _job_folder():
 
 
 def _job(settings, folder, hydra_job):
-    import numpy as np
-
     from .errors import UsageError
     from .grid import DatasetRef, RESULTS_NAME, data_fingerprint, grid_spec, run_configs, run_key
     from .grid.executor import examples, results_row, train_config
@@ -167,7 +165,7 @@ def _job(settings, folder, hydra_job):
     Path(out).mkdir(parents=True, exist_ok=True)
     with ResultsFile(Path(out) / RESULTS_NAME, spec) as results:
         done = [r for r in results.open() if r["key"] == run_key(config)]
-        if done and args.seed is not None:
+        if done:   # only ever with a seed given: a drawn one makes a new key
             row, trained = done[0], False
         else:
             start = time.perf_counter()
@@ -185,7 +183,7 @@ def _job(settings, folder, hydra_job):
     if not hydra_job["multirun"] and not args.quiet:
         print(("" if trained else "already in the results, not trained again: ") +
               describe(row, ["eta", "mini_batch_size", "lmbda"]) + f"; in {out}/{RESULTS_NAME}")
-    return float(np.float64(row["best_validation_accuracy"]))
+    return float(row["best_validation_accuracy"])
 
 
 def _write_metrics(path, config, args, row):
@@ -229,7 +227,7 @@ class SweepProgress(Callback):
         folder = Path(str(config.hydra.sweep.dir))
         stack = contextlib.ExitStack()
         from .base.progress import bar
-        shown = stack.enter_context(bar(total, "jobs", unit="job", delay=1.0))
+        shown = stack.enter_context(bar(total, "jobs", unit="job", delay=0.5))
         stop = threading.Event()
         thread = threading.Thread(target=_watch, args=(folder, time.time(), swept, shown, stop),
                                   daemon=True)
@@ -261,6 +259,7 @@ def _watch(folder, since, swept, shown, stop, every=0.5):
                 seen.discard(path)   # being written: read it next time
                 continue
             shown.update(1)
+            shown.refresh()   # jobs are coarse: show each one, whatever tqdm's redraw interval
             total = "?" if shown.total is None else shown.total
             print(f"[{len(seen)}/{total}] {describe(row, swept)}", flush=True)
         if finished:

@@ -209,6 +209,7 @@ def _run(args, counts):
             if bar.n == 0:   # the first to finish here: the runs resumed count as done
                 bar.n = bar.initial = done - 1   # so the rate and time left are this session's
             bar.update(1)
+            bar.refresh()   # runs are coarse: show each one, whatever tqdm's redraw interval
             if args.quiet:
                 return
             c = row["config"]

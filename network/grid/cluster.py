@@ -30,12 +30,12 @@ import os
 import re
 import signal
 import threading
-import warnings
 
-from ..errors import DataError, UsageError
+from ..errors import NNDLError, UsageError
+from ..storage.signals import held
 from .executor import THREAD_VARIABLES, DatasetRef, default_threads, run_config
 
-CONNECT_SECONDS = 5
+CONNECT_SECONDS = 3
 _LOCAL = re.compile(r"local:(\d+)")
 
 
@@ -70,15 +70,6 @@ class Cluster:
         self.client, self.local, self.owned = client, local, owned
         self.log_level = log_level   # the level of the "distributed" logger to restore
 
-    @property
-    def address(self):
-        return self.client.scheduler.address
-
-    def workers(self):
-        """{worker address: worker name} of the workers connected now."""
-        return {a: w.get("name") for a, w in
-                self.client.scheduler_info(n_workers=-1)["workers"].items()}
-
     def finished(self, configs, data, training_cost):
         """Yield each run's row as it finishes anywhere on the cluster.  Closing the
         generator early (Ctrl-C, a failed run) cancels every run not yet finished."""
@@ -92,7 +83,7 @@ class Cluster:
                 try:
                     yield future.result()
                 except distributed.KilledWorker as exc:
-                    raise DataError(f"a run killed every worker it was given ({exc}); the "
+                    raise NNDLError(f"a run killed every worker it was given ({exc}); the "
                                     f"search stops here, the finished runs are kept") from None
         finally:
             self.client.cancel(futures)
@@ -115,7 +106,8 @@ class Cluster:
                     if pid:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
-            self.client.close(timeout=CONNECT_SECONDS)
+            if self.client is not None:
+                self.client.close(timeout=CONNECT_SECONDS)
             if self.local is not None:
                 self.local.close(timeout=2 * CONNECT_SECONDS)
         finally:
@@ -151,22 +143,21 @@ def connect(scheduler, threads=None):
         # in their own: their notes (a comm closed as a killed worker went, a cancelled
         # run) are no news to someone who pressed Ctrl-C; errors still show.
         log = logging.getLogger("distributed")
-        level = log.level
+        cluster = Cluster(None, log_level=log.level)
         log.setLevel(logging.ERROR)
         try:
-            with warnings.catch_warnings():   # "port 8787 is in use": no dashboard was asked for
-                warnings.filterwarnings("ignore", message=".*[Pp]ort .* already in use")
-                local = distributed.LocalCluster(
+            with held():   # an interrupt now waits for the workers, then ends them at once
+                cluster.local = distributed.LocalCluster(   # every port on 127.0.0.1, any free
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, worker_dashboard_address=None,
+                    dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
                     silence_logs=logging.ERROR,
                     env={var: str(threads) for var in THREAD_VARIABLES})
-            client = distributed.Client(local)
-            client.register_plugin(_ignore_ctrl_c(distributed))
+                cluster.client = distributed.Client(cluster.local)
+                cluster.client.register_plugin(_ignore_ctrl_c(distributed))
         except BaseException:
-            log.setLevel(level)
+            cluster.close(now=True)
             raise
-        return Cluster(client, local, log_level=level)
+        return cluster
     _probe(scheduler)
     return Cluster(distributed.Client(scheduler, timeout=CONNECT_SECONDS))
 
