@@ -72,7 +72,8 @@ def add_parser(subparsers):
                         "python -m network.sweep), select on validation, score the test set "
                         "once, write the table and figures into DIR")
     p.add_argument("--workers", type=non_negative_int, default=1,
-                   help="worker processes (default 1; 0 runs in this process)")
+                   help="worker processes of the local pool (default 1; 0 runs in this "
+                        "process; --scheduler replaces the pool)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on a Dask cluster instead: tcp://HOST:8786 (started with "
                         "`dask scheduler` and `dask worker`), or local:N to start N worker "
