@@ -24,7 +24,6 @@ Deliberately left out: the book's final ensemble of five networks and the
 dropout-on-FC1000 networks (hours of CPU time each here).
 """
 
-import argparse
 import sys
 import time
 
@@ -32,6 +31,7 @@ import numpy as np
 
 import common
 from network import plots
+from network.cli import options
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
 from network.conv import load_conv_network
 from network.data.expansion import expand, random_shifts
@@ -210,9 +210,9 @@ def plot_conv1(result, out):
 
 
 def _add_budget_options(parser):
-    parser.add_argument("--epochs", type=int, default=60,
-                        help="epochs per network (default 60, the book's)")
-    parser.add_argument("--minutes", type=float, default=None,
+    options.add(parser, "epochs", default=60, type=options.positive_int,
+                help="epochs per network (60: the book's)")
+    parser.add_argument("--minutes", type=options.positive_float, default=None,
                         help="stop a network before an epoch would end past this many minutes")
     return parser
 
@@ -223,10 +223,8 @@ chapter.parser = lambda: _add_budget_options(_common_parser())   # --help lists 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    known, _ = _add_budget_options(argparse.ArgumentParser(add_help=False)).parse_known_args(argv)
-    if known.epochs < 1 or (known.minutes is not None and known.minutes <= 0):
-        print("chap6: --epochs and --minutes must be positive", file=sys.stderr)
-        return 2
+    known, _ = _add_budget_options(options.Parser(add_help=False, prog="chapters/chap6.py")
+                                   ).parse_known_args(argv)
     BUDGET.update(epochs=known.epochs, minutes=known.minutes)
     return chapter.main(argv)
 

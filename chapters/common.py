@@ -16,7 +16,6 @@ Deliberately left out: parallel runs, resuming half-finished experiments, and
 anything that draws (that is ``network/plots/``).
 """
 
-import argparse
 import json
 import math
 import shlex
@@ -31,6 +30,7 @@ if str(REPO) not in sys.path:  # run as `python chapters/chapN.py` without insta
 import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
+from network.cli import options  # noqa: E402
 from network.errors import NNDLError, TrainingDiverged  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -69,17 +69,16 @@ class Chapter:
     # ---- the command line ----
 
     def parser(self):
-        p = argparse.ArgumentParser(
-            prog=f"chapters/{self.name}.py", description=self.description,
-            epilog="Experiments: " + ", ".join(self.experiments))
+        p = options.Parser(prog=f"chapters/{self.name}.py", description=self.description,
+                           epilog="Experiments: " + ", ".join(self.experiments))
         p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                        help="which experiments to run (default: all; see --list)")
         p.add_argument("--list", action="store_true", help="list the experiments and exit")
         p.add_argument("--quick", action="store_true",
                        help=f"small data ({QUICK_TRAIN} training images), few epochs: a smoke test")
-        p.add_argument("--seed", type=int, default=12345678, help="random seed (default 12345678)")
+        options.add(p, "seed", default=12345678)
         p.add_argument("--out", type=Path, default=None,
-                       help=f"folder for results and figures (default out/{self.name}/)")
+                       help=f"folder for results and figures (default: out/{self.name}/)")
         p.add_argument("--plot-only", action="store_true",
                        help="redraw the figures from saved results, no training")
         p.add_argument("--no-plots", action="store_true", help="save results, draw nothing")

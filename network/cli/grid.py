@@ -15,7 +15,10 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..storage.signals import exit_status, interruptible
 from ..storage.atomic import atomic_write_text
-from .common import non_negative_int, positive_int
+from ..grid.search import OPTIONS
+from . import options
+from .common import plural
+from .options import non_negative_int, positive_int
 
 # option name -> (flag, type, help)
 SWEPT = [
@@ -29,10 +32,10 @@ SWEPT = [
     ("regularization", "--regularization", str, "L2 or L1"),
     ("momentum", "--momentum", float, "momentum coefficients mu"),
     ("dropout", "--dropout", float, "dropout probabilities of hidden units"),
-    ("epochs", "--epochs", int, "epochs per run (default 10)"),
+    ("epochs", "--epochs", int, "epochs per run"),
     ("dtype", "--dtype", str, "float64 or float32"),
-    ("seed", "--seed", int, "seeds (default 0: every run starts from the same weights)"),
-    ("backend", "--backend", str, "numba or numpy (default: the Network's)"),
+    ("seed", "--seed", int, "seeds (0: every run starts from the same weights)"),
+    ("backend", "--backend", str, "numba or numpy (None: the Network's own choice)"),
 ]
 
 
@@ -45,12 +48,18 @@ def add_parser(subparsers):
                    help="layer sizes, e.g. 784 30 10 (default); several architectures as "
                         "784,30,10 784,100,10")
     for name, flag, kind, text in SWEPT:
-        p.add_argument(flag, dest=name, nargs="+", type=kind, default=None, metavar="V",
-                       help=text)
+        default = OPTIONS[name][0]
+        text = f"{text}; one or more values (default: {default})"
+        if name in options.IDEAS:   # the same flag and rule as every other command
+            options.add(p, name, nargs="+", default=None, help=text)
+        else:
+            p.add_argument(flag, dest=name, nargs="+", type=kind, default=None, metavar="V",
+                           help=text)
     p.add_argument("--random", type=positive_int, default=None, metavar="N",
                    help="sample N configurations instead of the full product (eta and lambda "
                         "log-uniform between the smallest and largest value given)")
-    p.add_argument("--random-seed", type=non_negative_int, default=0)
+    p.add_argument("--random-seed", type=non_negative_int, default=0, metavar="S",
+                   help="seed of the random sampling (not of the runs: see --seed)")
     p.add_argument("--training-cost", action="store_true",
                    help="also record the training cost before and after every epoch")
     p.add_argument("--out", metavar="DIR", required=True,
@@ -65,14 +74,12 @@ def add_parser(subparsers):
                    help="how many of the best runs curves.png shows")
     p.add_argument("--no-plots", action="store_true", help="skip heatmap.png and curves.png")
     p.add_argument("--no-test", action="store_true", help="do not score the test set at all")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    p.add_argument("--data-path", metavar="DIR", default=None,
-                   help="folder holding the four IDX files (default: looked up)")
+    options.add(p, "dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    options.add(p, "data_path", default=None)
     p.add_argument("--data", metavar="FILE.npz", default=None,
                    help="use these arrays instead: X_train, y_train, X_val, y_val "
                         "(and optionally X_test, y_test)")
-    p.add_argument("--training-size", type=positive_int, default=None,
-                   help="use the first N training images only")
+    options.add(p, "training_size", default=None)
     p.add_argument("--validation-size", type=positive_int, default=None,
                    help="use the first N validation images only")
     p.set_defaults(run=run)
@@ -149,7 +156,7 @@ def run(args):
             return _run(args, progress)
         except KeyboardInterrupt as exc:
             what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
-            print(f"{what} after {progress['done']} of {progress['total']} runs; they are kept "
+            print(f"{what} after {progress['done']} of {plural(progress['total'], 'run')}; they are kept "
                   f"in {args.out}/results.jsonl; run the same command again to finish the "
                   f"grid", file=sys.stderr)
             return exit_status(exc)
@@ -164,7 +171,7 @@ def _run(args, counts):
     n_runs = len(grid.run_configs(spec))
     counts["total"] = n_runs
     shown = [n for n in grid.varying_options(spec) if n != "seed"]
-    print(f"Grid of {n_runs} runs ({', '.join(shown)}) on {len(data[0][1])} {name} training "
+    print(f"Grid of {plural(n_runs, 'run')} ({', '.join(shown)}) on {len(data[0][1])} {name} training "
           f"images, selecting on {len(data[1][1])} validation images; results in "
           f"{args.out}/{grid.RESULTS_NAME}", flush=True)
     start = time.perf_counter()
@@ -183,7 +190,7 @@ def _run(args, counts):
     if result.resumed:
         print(f"Resumed: {result.resumed} of {n_runs} runs were already finished and were "
               f"not repeated.")
-    print(f"{n_runs} runs in {time.perf_counter() - start:.1f} s. Best first (validation set):")
+    print(f"{plural(n_runs, 'run')} in {time.perf_counter() - start:.1f} s. Best first (validation set):")
     print(result.table(args.top or None))
     atomic_write_text(f"{args.out}/table.txt", result.table() + "\n")
     best = result.best
@@ -196,7 +203,7 @@ def _run(args, counts):
         note = "" if t["reproduced"] else " (warning: the retrained run did not reproduce " \
                                           "the grid's validation accuracy)"
         print(f"Test set, scored once for this configuration only (retrained "
-              f"{t['epochs_trained']} epochs with seed {t['config']['seed']}): "
+              f"{plural(t['epochs_trained'], 'epoch')} with seed {t['config']['seed']}): "
               f"{100 * t['test_accuracy']:.2f}% ({t['test_correct']} / {t['test_size']}){note}")
     if not args.no_plots:
         from ..plots.grid import plot_curves, plot_heatmaps

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..storage.signals import deferred
 from ..storage.training_state import fingerprint
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -72,7 +73,7 @@ def _load_dataset(ref):
         _WORKER.update(data=(train, validation), prepared={}, ref=ref)
 
 
-def _init_worker(data, threads):
+def _init_worker(data, threads, started=None):
     """Process-pool initializer: keep the data for every run, pin numba's threads.
 
     The BLAS variables must be in the environment before numpy loads, which in
@@ -90,6 +91,11 @@ def _init_worker(data, threads):
     # (it stops the search and ends its workers); a worker whose parent died ends itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    if started is not None:
+        try:   # every worker waits for the others, so the pool starts all of them at once
+            started.wait(timeout=120)
+        except threading.BrokenBarrierError:
+            return
 
 
 def _exit_when_orphaned(parent, every=0.5):
@@ -239,10 +245,28 @@ def local_executor(workers, threads=None, data=None):
         raise UsageError(f"workers and threads must be >= 1, got {workers} and {threads}")
     saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
     os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
+    # Ctrl-C or SIGTERM now would cut a child's start (the data it is being sent) in half,
+    # before the pool even knows it: the signal waits until every worker is up.
+    pool = None
     try:
-        pool = cf.ProcessPoolExecutor(max_workers=workers,
-                                      mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(data, threads))
+        with deferred():
+            pool = _start_pool(workers, threads, data, saved)
+    except BaseException:     # the interrupt that waited: the workers just started end too
+        if pool is not None:
+            stop_now(pool)
+        raise
+    return pool
+
+
+def _start_pool(workers, threads, data, saved):
+    try:
+        context = multiprocessing.get_context("spawn")
+        # A barrier every worker's initializer waits at: without it, one worker can take
+        # every warm-up task while the pool starts the next only later, outside this
+        # interrupt-safe stretch (and a Ctrl-C then cuts that start in half).
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                      initializer=_init_worker,
+                                      initargs=(data, threads, context.Barrier(workers)))
         if data is not None:  # run_grid then sends no data with the tasks
             pool.grid_data_sha256 = data_fingerprint(*data)["sha256"]
         warm = [pool.submit(thread_settings) for _ in range(workers)]  # starts each child
