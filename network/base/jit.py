@@ -61,11 +61,11 @@ def borrowed(arrays):
 
     numba updates an array's reference count, atomically, each time the array is
     passed to a compiled function, sliced or taken out of a tuple, and its pruning of
-    those updates gives up around loops and calls.  A view whose owner (its meminfo)
-    is NULL is not counted: numba skips it, and where the views are known to have
-    none, LLVM drops the updates altogether (measured: ~45 updates an example in the
-    compiled epoch at mini-batch 1, ~20% of its time; see docs/speed.md).  Without
-    numba this returns ``arrays`` itself."""
+    those updates gives up across calls, possible exceptions and other updates.  A
+    view whose owner (its meminfo) is NULL is not counted: numba skips it, and where
+    the views are known to have none, LLVM drops the updates altogether (measured:
+    ~45 updates an example in the compiled epoch at mini-batch 1, ~20% of its time;
+    see docs/speed.md).  Without numba this returns ``arrays`` itself."""
     return arrays
 
 
