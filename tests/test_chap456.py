@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # each test runs a whole chapter script in quick mode: left out by -m "not slow"
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

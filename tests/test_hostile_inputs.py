@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # every case is a subprocess under a memory limit: left out by -m "not slow"
+
 ADDRESS_SPACE = 3 * 1024**3      # per subprocess: numba and LLVM need well under this
 PEAK_RSS = 1200 * 1024**2        # what a refused case may have used at most
 SECONDS = 60

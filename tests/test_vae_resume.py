@@ -200,6 +200,7 @@ KILL = ["--training-size", 3000, "--test-size", 200, "--hidden", 32, "--latent-d
         "--seed", 5, "--epochs", 40]  # ~40 ms an epoch: the signal lands long before the end
 
 
+@pytest.mark.slow   # two 40-epoch runs and a killed one: left out by -m "not slow"
 @pytest.mark.parametrize("signum,status,what", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                                 (signal.SIGINT, 130, "interrupted")])
 def test_killed_cli_run_stops_cleanly_and_resumes_to_the_uninterrupted_result(
