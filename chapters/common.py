@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
 from network.cli import options  # noqa: E402
+from network.cli.common import plural  # noqa: E402
 from network.errors import NNDLError, TrainingDiverged  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -112,8 +113,11 @@ class Chapter:
                 title, compute, plot = self.experiments[name]
                 path = out / f"{name}.json"
                 if not args.plot_only:
-                    print(f"== {self.name} {name}: {title}" + (" [quick]" if args.quick else ""),
-                          flush=True)
+                    print(f"== {self.name} {name}: {title}", flush=True)
+                    if args.quick:
+                        print(f"   quick mode: not the title's setup, but {QUICK_TRAIN} training "
+                              f"images (or fewer), {QUICK_EVAL} to score, fewer epochs and seeds; "
+                              f"each run says what it runs", flush=True)
                     ctx = Context(self, name, out, args.quick, args.seed)
                     start = time.perf_counter()
                     result = compute(ctx)
@@ -134,7 +138,7 @@ class Chapter:
         except NNDLError as exc:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 2
-        print(f"{self.name}: {len(names)} experiment(s) in "
+        print(f"{self.name}: {plural(len(names), 'experiment')} in "
               f"{time.perf_counter() - start_all:.1f} s", flush=True)
         return 0
 
@@ -239,6 +243,10 @@ class Context:
         kw["monitor_training_cost"] = "training_cost" in monitor
         lmbda = kw.pop("lmbda", 0.0)
         first = len(net.history)
+        extra = "".join(f", {k} {v:g}" for k, v in (("lambda", lmbda), *(
+            (k, sgd_kwargs[k]) for k in ("momentum", "dropout") if sgd_kwargs.get(k))) if v)
+        print(f"   {net.sizes} {net.cost.name}, eta {eta:g}, mini-batch {mini_batch_size}{extra}: "
+              f"{plural(epochs, 'epoch')} on {len(training[1])} images", flush=True)
         start = time.perf_counter()
         diverged = None
         try:
