@@ -319,7 +319,7 @@ def test_benchmark_table_has_a_row_per_configuration_and_method():
 
 def test_bench_command_prints_the_table(capsys):
     from network.cli import main
-    status = main(["bench", "--quick", "--train-size", "200", "--no-compile-time",
+    status = main(["bench", "--quick", "--training-size", "200", "--no-compile-time",
                    "--methods", "numpy", "numba"])
     out = capsys.readouterr().out
     assert status == 0
