@@ -10,7 +10,7 @@ scored on the validation and test images after every epoch:
 - ``relu``: the same with ReLU, eta 0.03, lambda 0.1 (99.23%);
 - ``expanded``: ``relu`` trained on the 250,000-image expanded set (book 99.37%);
 - ``on-the-fly``: ``relu`` with the expansion drawn afresh every epoch: each
-  image shifted one pixel (or not) at random (problem 6.7);
+  image shifted one pixel (or not) at random (problem 6.8);
 - chapter problems: ``no-fc`` (drop the fully connected layer), ``tanh`` (tanh
   instead of sigmoid), ``save-load`` (a trained net through .json and .npz).
 
@@ -147,7 +147,7 @@ def exp_expanded(ctx):
     return {"run": run, "book": 99.37}
 
 
-@chapter.experiment("on-the-fly", "problem 6.7: relu with a fresh random one-pixel shift of "
+@chapter.experiment("on-the-fly", "problem 6.8: relu with a fresh random one-pixel shift of "
                                   "every image every epoch (50,000 a epoch)")
 def exp_on_the_fly(ctx):
     net, run = _train(ctx, conv2("relu"), 0.03, lmbda=0.1, augment=random_shifts)

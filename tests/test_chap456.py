@@ -90,7 +90,7 @@ def test_identity_neuron_error_is_w1_squared_over_96():
 
 
 def test_relu_network_with_weights_times_c_has_outputs_times_c_to_the_L_minus_1():
-    """Problem 6.9: all-ReLU net, zero biases, weights scaled by c: output scaled by c^(L-1);
+    """Problem 6.11: all-ReLU net, zero biases, weights scaled by c: output scaled by c^(L-1);
     with a softmax output the probabilities change (they sharpen), only argmax is kept."""
     from network import Network
     net = Network([6, 5, 4, 3], cost="quadratic", activation="relu", output_activation="relu",

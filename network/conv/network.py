@@ -184,7 +184,7 @@ class ConvNetwork:
         ``augment``, if given, is called at the start of every epoch as
         ``augment(X, rng)`` with the training inputs and the network's generator and
         returns that epoch's inputs, same shape and dtype (labels unchanged): data
-        expanded on the fly, e.g. ``network.data.expansion.random_shifts`` (problem 6.7).
+        expanded on the fly, e.g. ``network.data.expansion.random_shifts`` (problem 6.8).
 
         After each epoch a record ``{"epoch" (from 0), "seconds", "eta",
         "validation_accuracy", "test_accuracy"}`` (accuracies as fractions, for the

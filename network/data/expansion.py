@@ -9,7 +9,7 @@ that moves in from outside being zero (background).  Here:
   right-shifted copies, in blocks of n (training shuffles anyway);
 - ``random_shifts(X, rng)`` -> n images, each one of those five versions of
   itself drawn at random: the expansion done afresh every epoch instead of once
-  (chapter 6, problem 6.7), five times less data per epoch;
+  (problem 6.8), five times less data per epoch;
 - ``load_expanded(...)`` returns the 250,000 images, building them once and
   caching them as a plain ``.npz`` file (uint8 pixels and int labels), written
   atomically and read back by the library's one npz reader (network/storage/npz.py).
