@@ -310,3 +310,28 @@ def test_schedules_early_stopping_and_eta_halving_work_on_a_conv_network():
     halve = HalveOnNoImprovement(n=1, min_fraction_inverse=4)
     net.SGD((X, y), 30, 10, 1e-6, validation_data=(X, y), callbacks=[halve], verbose=False)
     assert net.optimizer.eta == pytest.approx(0.25e-6) and len(halve.halvings) == 2
+
+
+def test_conv_tanh_network_is_a_rescaled_sigmoid_network():
+    """notes/chap6.md, Problem 6.3 (TANH): tanh z = 2 sigma(2z) - 1, so the sigmoid network
+    with each tanh layer's weights and biases doubled, each following layer's weights doubled
+    and its biases lowered by the sum of those weights (for a conv layer, the sum of each
+    filter: a constant over the map, which max-pooling lets through) has the same outputs.
+    Control: halving the outgoing weights instead gives another function."""
+    tanh_net, (X, _) = tiny_network("tanh", 7)
+
+    def as_sigmoid(outgoing):
+        net, _ = tiny_network("sigmoid", 7)
+        for l, (src, dst) in enumerate(zip(tanh_net.layers, net.layers)):
+            w, b = src.w, src.b
+            if l > 0:                                       # its input is a tanh layer's 2s - 1
+                b = b - w.reshape(len(b), -1).sum(axis=1)   # lowered by the outgoing weights' sum
+                w = outgoing * w
+            if l < len(net.layers) - 1:                     # a tanh layer: its sigmoid sees 2z
+                w, b = 2 * w, 2 * b
+            dst.w, dst.b = w.copy(), b.copy()
+        return net
+
+    expected = tanh_net.feedforward(X)
+    assert np.max(np.abs(as_sigmoid(2.0).feedforward(X) - expected)) < 1e-12
+    assert np.max(np.abs(as_sigmoid(0.5).feedforward(X) - expected)) > 1e-3
