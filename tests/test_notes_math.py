@@ -858,5 +858,8 @@ def test_network3_l2_term_is_lambda_m_over_2n():
         / (2 * h) / num_training_batches
     assert fd == pytest.approx(lmbda * m / n * w[0, 0], rel=1e-6)
     assert 1 - eta * lmbda * m / n == pytest.approx(1 - 10 * eta * lmbda / n)
+    # The decay of the ReLU runs (eta 0.03): 6e-7 per step, exp(-0.003) over the n/m steps of an epoch.
+    assert eta * lmbda * m / n == pytest.approx(6e-7)
+    assert (1 - eta * lmbda * m / n) ** (n // m) == pytest.approx(np.exp(-0.003), rel=1e-6)
     # Negative control: network2's term with the same lmbda is m times smaller.
     assert 0.5 * (lmbda / n) * l2 == pytest.approx(network3 / m)
