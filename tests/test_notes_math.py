@@ -861,5 +861,10 @@ def test_network3_l2_term_is_lambda_m_over_2n():
     # The decay of the ReLU runs (eta 0.03): 6e-7 per step, exp(-0.003) over the n/m steps of an epoch.
     assert eta * lmbda * m / n == pytest.approx(6e-7)
     assert (1 - eta * lmbda * m / n) ** (n // m) == pytest.approx(np.exp(-0.003), rel=1e-6)
+    # Problem 6.10's run on 1,000 images: lambda m / 2n = 5e-4, decay 3e-5 a step, 0.89 over 4,000 steps.
+    n_small = 1000
+    assert lmbda * m / (2 * n_small) == pytest.approx(5e-4)
+    assert eta * lmbda * m / n_small == pytest.approx(3e-5)
+    assert round((1 - eta * lmbda * m / n_small) ** 4000, 2) == 0.89
     # Negative control: network2's term with the same lmbda is m times smaller.
     assert 0.5 * (lmbda / n) * l2 == pytest.approx(network3 / m)
