@@ -284,6 +284,15 @@ def test_bp3_bp4_match_finite_differences(seed):
     assert rel_err(wrong, gW[1]) > 1e-3
 
 
+def sigma_prime_matrices(W, B, x):
+    """Feedforward of one example; returns ([Sigma'(z^l)] as diagonal matrices, a^L)."""
+    zs, a = [], x
+    for w, b in zip(W, B):
+        zs.append(w @ a + b)
+        a = sigmoid(zs[-1])
+    return [np.diag(sigmoid(z) * (1 - sigmoid(z))) for z in zs], a
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_product_formula_for_delta_with_diagonal_sigma_prime(seed):
     """chap2, Problem 2.1: delta^l = S'(z^l) (w^{l+1})^T ... S'(z^L) grad_a C."""
@@ -291,11 +300,7 @@ def test_product_formula_for_delta_with_diagonal_sigma_prime(seed):
     sizes = [3, 4, 5, 2]
     W, B = init_net(rng, sizes)
     x, y = rng.uniform(size=3), rng.uniform(size=2)
-    zs, a = [], x
-    for w, b in zip(W, B):
-        zs.append(w @ a + b)
-        a = sigmoid(zs[-1])
-    S = [np.diag(sigmoid(z) * (1 - sigmoid(z))) for z in zs]
+    S, a = sigma_prime_matrices(W, B, x)
     delta1 = S[0] @ W[1].T @ S[1] @ W[2].T @ S[2] @ (a - y)
     gW, gB = backprop_one(W, B, x, y)
     assert np.allclose(delta1, gB[0], rtol=1e-12, atol=1e-15)
@@ -713,11 +718,7 @@ def test_chap5_product_formula_ends_with_sigma_prime_of_z_L(seed):
     sizes = [3, 4, 4, 4, 2]
     W, B = init_net(rng, sizes)
     x, y = rng.uniform(size=3), rng.uniform(size=2)
-    zs, a = [], x
-    for w, b in zip(W, B):
-        zs.append(w @ a + b)
-        a = sigmoid(zs[-1])
-    S = [np.diag(sigmoid(z) * (1 - sigmoid(z))) for z in zs]
+    S, a = sigma_prime_matrices(W, B, x)
     grad_a = a - y                                       # the quadratic cost's grad_a C
     delta1 = S[0] @ W[1].T @ S[1] @ W[2].T @ S[2] @ W[3].T @ S[3] @ grad_a
     _, gB = backprop_one(W, B, x, y)
