@@ -66,7 +66,6 @@ MAX_DEGREES, MAX_SKEW = 10.0, 0.2     # distortions: small, as problem 6.8 asks
 OVERFIT_TRAIN = 1000        # problem 6.10: chapter 3's 1,000 images, on which nets overfit,
 OVERFIT_EVAL = 5000         # scored on 5,000 validation images each epoch (of 10,000: time)
 OVERFIT_EPOCHS = 40         # by when the relu net has long memorised its 1,000 images
-MONITOR = ("training_accuracy", "training_cost", "validation_cost")
 L2_CONVENTIONS = ("network3", "network2")
 SETTINGS = {"epochs": None, "minutes": None, "l2": "network3", "training_size": None}
 
@@ -222,10 +221,10 @@ def _distort(X, rng):
                                    f"random, afresh every epoch")
 def exp_distortions(ctx):
     net, run = _train(ctx, conv2("relu"), 0.03, lmbda=0.1, augment=_distort)
-    sample = _distort(ctx.data()[0][0][:8], np.random.default_rng(ctx.seed))
+    originals = ctx.data()[0][0][:8]                   # eight training images, one draw
     return {"run": run, "book": None, "max_degrees": MAX_DEGREES, "max_skew": MAX_SKEW,
-            "examples": ctx.save_npz(".examples", original=ctx.data()[0][0][:8],
-                                     distorted=sample)}
+            "examples": ctx.save_npz(".examples", original=originals, distorted=_distort(
+                originals, np.random.default_rng(ctx.seed)))}
 
 
 @chapter.experiment("no-fc", "exercise 6.2: conv1 without its FC layer (conv-pool straight into "
@@ -305,7 +304,7 @@ def exp_overfitting(ctx):
     for lmbda in (0.0, 0.1):
         print(f"   lambda {lmbda:g}", flush=True)
         net, run = _train(ctx, conv2("relu"), 0.03, lmbda=lmbda, quick_epochs=3,
-                          n_train=ctx.pick(OVERFIT_TRAIN, 200), monitor=MONITOR,
+                          n_train=ctx.pick(OVERFIT_TRAIN, 200), monitor=ConvNetwork.MONITORS,
                           score_test=False, epochs=OVERFIT_EPOCHS, n_eval=OVERFIT_EVAL)
         report = overfitting_report(net.history)
         print(f"   {report['summary']}", flush=True)
