@@ -42,6 +42,14 @@ CACHE_NAME = "mnist_expanded.npz"
 SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))   # (dy, dx): up, down, left, right
 
 
+def _images(X, what):
+    """X as an array of (n, 784) images, or a UsageError naming ``what``."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 784:
+        raise UsageError(f"{what}: images must be (n, 784), got {X.shape}")
+    return X
+
+
 def shift(X, dy, dx):
     """Images (n, 784) moved dy rows down and dx columns right (each -1, 0 or 1);
     the row/column shifted in from outside is 0, nothing wraps around."""
@@ -60,9 +68,7 @@ def shift(X, dy, dx):
 
 def expand(X, y):
     """(X, y) -> (5n images, 5n labels): originals, then up/down/left/right shifts."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 784:
-        raise UsageError(f"expand: images must be (n, 784), got {X.shape}")
+    X = _images(X, "expand")
     Xs = [X] + [shift(X, dy, dx) for dy, dx in SHIFTS]
     return np.concatenate(Xs), np.tile(np.asarray(y), len(Xs))
 
@@ -71,9 +77,7 @@ def random_shifts(X, rng):
     """Images (n, 784), each replaced by one of the five versions ``expand`` makes of
     it -- itself, or shifted up, down, left or right -- chosen uniformly and
     independently with ``rng``.  A new array; X is not changed."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 784:
-        raise UsageError(f"random_shifts: images must be (n, 784), got {X.shape}")
+    X = _images(X, "random_shifts")
     pick = rng.integers(0, 1 + len(SHIFTS), len(X))    # 0: unmoved, c: SHIFTS[c - 1]
     out = X.copy()
     for c, (dy, dx) in enumerate(SHIFTS, start=1):
@@ -191,12 +195,6 @@ def random_distortions(X, rng, max_degrees=10.0, max_skew=0.2):
     M = rotation_matrix(degrees) @ skew_matrix(shear)  # (n, 2, 2): skew first, then rotate
     return affine(X, M, moves[pick])
 
-
-def _images(X, what):
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 784:
-        raise UsageError(f"{what}: images must be (n, 784), got {X.shape}")
-    return X
 
 
 def _default_folder(path):
