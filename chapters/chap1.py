@@ -9,6 +9,9 @@ average-darkness baseline, and the seed's pictures and learning-rate sweep
 
     python chapters/chap1.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
 
+Output mirrors the book's network.py on purpose: ``Epoch j: correct / n`` after every
+epoch.
+
 Deliberately left out: the SVM baseline (it needs scikit-learn).
 """
 

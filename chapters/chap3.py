@@ -11,7 +11,9 @@ schedule (problems 3.20-3.21, exercise 3.22), momentum (3.24-3.26) and the broad
 
 Chapter 3 networks are network2.py's: cross-entropy cost, mini-batch 10; the
 first experiments keep the chapter's "large" N(0,1) initialisation until the
-section that replaces it, later ones use N(0, 1/n_in) ("default").
+section that replaces it, later ones use N(0, 1/n_in) ("default").  Output mirrors
+network2.py on purpose: its monitoring lines ("Epoch j training complete", "Cost on
+training data: ...", "Accuracy on evaluation data: c / n") after every epoch.
 
 Deliberately left out: exercise 3.23 (learning eta and lambda by gradient
 descent), which the notes discuss without an experiment.

@@ -16,7 +16,6 @@ Deliberately left out: parallel runs, resuming half-finished experiments, and
 anything that draws (that is ``network/plots/``).
 """
 
-import argparse
 import json
 import math
 import shlex
@@ -32,6 +31,8 @@ import numpy as np  # noqa: E402
 
 from network import Network  # noqa: E402
 from network.base.progress import bar  # noqa: E402
+from network.cli import options  # noqa: E402
+from network.cli.common import plural  # noqa: E402
 from network.errors import NNDLError, TrainingDiverged  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -70,22 +71,20 @@ class Chapter:
     # ---- the command line ----
 
     def parser(self):
-        p = argparse.ArgumentParser(
-            prog=f"chapters/{self.name}.py", description=self.description,
-            epilog="Experiments: " + ", ".join(self.experiments))
+        p = options.Parser(prog=f"chapters/{self.name}.py", description=self.description,
+                           epilog="Experiments: " + ", ".join(self.experiments))
         p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                        help="which experiments to run (default: all; see --list)")
         p.add_argument("--list", action="store_true", help="list the experiments and exit")
         p.add_argument("--quick", action="store_true",
                        help=f"small data ({QUICK_TRAIN} training images), few epochs: a smoke test")
-        p.add_argument("--seed", type=int, default=12345678, help="random seed (default 12345678)")
+        options.add(p, "seed", default=12345678)
         p.add_argument("--out", type=Path, default=None,
-                       help=f"folder for results and figures (default out/{self.name}/)")
+                       help=f"folder for results and figures (default: out/{self.name}/)")
         p.add_argument("--plot-only", action="store_true",
                        help="redraw the figures from saved results, no training")
         p.add_argument("--no-plots", action="store_true", help="save results, draw nothing")
-        p.add_argument("--quiet", action="store_true",
-                       help="no progress bars (they are drawn only on a terminal anyway)")
+        options.add(p, "quiet", help="no progress bars (they are drawn only on a terminal)")
         return p
 
     def main(self, argv=None):
@@ -116,8 +115,11 @@ class Chapter:
                 title, compute, plot = self.experiments[name]
                 path = out / f"{name}.json"
                 if not args.plot_only:
-                    print(f"== {self.name} {name}: {title}" + (" [quick]" if args.quick else ""),
-                          flush=True)
+                    print(f"== {self.name} {name}: {title}", flush=True)
+                    if args.quick:
+                        print(f"   quick mode: not the title's setup, but {QUICK_TRAIN} training "
+                              f"images (or fewer), {QUICK_EVAL} to score, fewer epochs and seeds; "
+                              f"each run says what it runs", flush=True)
                     ctx = Context(self, name, out, args.quick, args.seed, args.quiet)
                     start = time.perf_counter()
                     result = compute(ctx)
@@ -138,7 +140,7 @@ class Chapter:
         except NNDLError as exc:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 2
-        print(f"{self.name}: {len(names)} experiment(s) in "
+        print(f"{self.name}: {plural(len(names), 'experiment')} in "
               f"{time.perf_counter() - start_all:.1f} s", flush=True)
         return 0
 
@@ -245,6 +247,10 @@ class Context:
         kw["monitor_training_cost"] = "training_cost" in monitor
         lmbda = kw.pop("lmbda", 0.0)
         first = len(net.history)
+        extra = "".join(f", {k} {v:g}" for k, v in (("lambda", lmbda), *(
+            (k, sgd_kwargs[k]) for k in ("momentum", "dropout") if sgd_kwargs.get(k))) if v)
+        print(f"   {net.sizes} {net.cost.name}, eta {eta:g}, mini-batch {mini_batch_size}{extra}: "
+              f"{plural(epochs, 'epoch')} on {len(training[1])} images", flush=True)
         start = time.perf_counter()
         diverged = None
         self.runs += 1

@@ -22,33 +22,46 @@ import time
 from pathlib import Path
 
 
-def parse():
-    p = argparse.ArgumentParser(prog="chapters/vae_benchmark.py", description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads (default 1)")
-    p.add_argument("--repeats", type=int, default=1, help="repeat each run this many times")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="write the numbers here as JSON")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    p.add_argument("--adam-steps", type=int, default=0, metavar="N",
-                   help="only time N Adam steps on this VAE's parameters, compiled pass vs NumPy")
-    return p.parse_args()
+def threads_from_argv():
+    """--threads, read before numpy is imported (its thread pools read the environment once)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--threads", default="1")
+    return p.parse_known_args()[0].threads
 
 
-ARGS = parse()
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)  # before numpy/torch load their thread pools
+    os.environ[var] = threads_from_argv()  # before numpy/torch load their thread pools
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from network.cli import options  # noqa: E402
+
 from network.storage.atomic import atomic_write_text  # noqa: E402
 from network.data.mnist import load_arrays  # noqa: E402
 from network.base.optimizers import Adam  # noqa: E402
 from network.vae import VAE  # noqa: E402
 from network.vae.train import train  # noqa: E402
+
+
+def parse():
+    p = options.Parser(prog="chapters/vae_benchmark.py", description=__doc__.split("\n")[0])
+    options.add(p, "epochs", default=3)
+    p.add_argument("--threads", type=options.positive_int, default=1,
+                   help="BLAS / PyTorch threads")
+    p.add_argument("--repeats", type=options.positive_int, default=1,
+                   help="repeat each run this many times")
+    options.add(p, "seed", default=0)
+    p.add_argument("--out", type=Path, default=None, help="write the numbers here as JSON")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    p.add_argument("--adam-steps", type=options.non_negative_int, default=0, metavar="N",
+                   help="only time N Adam steps on this VAE's parameters, compiled pass vs NumPy")
+    return p.parse_args()
+
+
+ARGS = parse()
 
 
 def data():

@@ -21,7 +21,7 @@ at most 10,000 images (tracemalloc; PyTorch's own allocator is not seen, so its
 row has none).  Compile time is
 measured in fresh subprocesses with an empty and then a filled numba cache.
 
-``per_example_vs_matrix`` answers chapter 2, problem 5 (the matrix form's speed).
+``per_example_vs_matrix`` answers problem 2.5 (the matrix form's speed).
 
 Deliberately left out: GPUs, multi-threaded kernels, data loading time.
 """
@@ -306,7 +306,7 @@ def format_table(rows, n_train, scale_to=50_000):
 
 def per_example_vs_matrix(X, y, sizes=(784, 30, 10), cost="quadratic", eta=3.0, lmbda=0.0,
                           mini_batch_size=10, repeats=3):
-    """Chapter 2, problem 5: median seconds per epoch of the per-example loop and of the
+    """Problem 2.5: median seconds per epoch of the per-example loop and of the
     matrix form (NumPy, and numba) on (X uint8, y), and the speed-ups."""
     res = time_methods((list(sizes), cost, eta, lmbda, mini_batch_size), X, y,
                        ("per-example", "numpy", "numba"), repeats)

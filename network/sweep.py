@@ -81,17 +81,24 @@ def train_parser():
     return train.add_parser(_Strict(prog=APP).add_subparsers(parser_class=_Strict))
 
 
+def _train_actions():
+    """The options of ``train`` as its --help shows them (not --help itself, nor the older
+    spellings kept as hidden aliases)."""
+    return [a for a in train_parser()._actions
+            if a.dest != "help" and a.help != argparse.SUPPRESS]
+
+
 def train_options():
     """{option: the train command's default} for every option of ``train``."""
-    return {a.dest: a.default for a in train_parser()._actions if a.dest != "help"}
+    return {a.dest: a.default for a in _train_actions()}
 
 
 def _argv(settings):
     """The train command line that ``settings`` (a dict of options) stands for."""
     argv = ["train"]
-    for action in train_parser()._actions:
+    for action in _train_actions():
         value = settings.get(action.dest)
-        if action.dest == "help" or value is None or value is False:
+        if value is None or value is False:
             continue
         argv.append(action.option_strings[-1])
         if value is not True:

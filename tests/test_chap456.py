@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # each test runs a whole chapter script in quick mode: left out by -m "not slow"
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,13 +58,23 @@ def test_chap5_quick_gradients_vanish_toward_the_input(tmp_path):
 
 def test_chap6_quick_every_network_trains_and_files_round_trip(tmp_path):
     r = run_quick("chap6", tmp_path)
-    for name in ("fc100", "relu", "no-fc", "tanh", "expanded", "on-the-fly"):  # 200 steps: 65-85%
+    for name in ("fc100", "relu", "no-fc", "no-fc-relu", "tanh", "expanded", "on-the-fly",
+                 "distortions"):                                  # 200 steps: 65-85%
         assert r[name]["run"]["best_validation"] > 50, name
     for name in ("conv1", "conv2"):   # sigmoid conv nets sit near chance for ~1,000 steps
         assert 0 <= r[name]["run"]["best_validation"] <= 100
     for fmt in r["save-load"]["formats"].values():
         assert fmt["max_output_difference"] == 0 and fmt["same_accuracy"]
-    assert (tmp_path / "conv1-filters.png").exists()
+    # The book's lambda 0.1 is read as network3's by default: lambda m passed on (L2-NETWORK3).
+    relu = r["relu"]["run"]
+    assert relu["lmbda"] == 0.1 and relu["l2_convention"] == "network3"
+    assert relu["lmbda_network2"] == pytest.approx(1.0)
+    assert len(r["tanh-eta"]["runs"]) == 6
+    for run in r["overfitting"]["runs"].values():
+        rep = run["report"]
+        assert len(rep["accuracy_gap"]) == run["run"]["epochs_run"] and rep["summary"]
+    for png in ("conv1-filters", "tanh", "tanh-eta", "overfitting", "distortions-examples"):
+        assert (tmp_path / f"{png}.png").exists(), png
 
 
 # ---- claims in notes/chap5.md and notes/chap6.md --------------------------------------
@@ -90,7 +102,7 @@ def test_identity_neuron_error_is_w1_squared_over_96():
 
 
 def test_relu_network_with_weights_times_c_has_outputs_times_c_to_the_L_minus_1():
-    """Problem 6.9: all-ReLU net, zero biases, weights scaled by c: output scaled by c^(L-1);
+    """Problem 6.11: all-ReLU net, zero biases, weights scaled by c: output scaled by c^(L-1);
     with a softmax output the probabilities change (they sharpen), only argmax is kept."""
     from network import Network
     net = Network([6, 5, 4, 3], cost="quadratic", activation="relu", output_activation="relu",
@@ -101,3 +113,24 @@ def test_relu_network_with_weights_times_c_has_outputs_times_c_to_the_L_minus_1(
     c = 1.7
     net.weights = [c * w for w in net.weights]
     np.testing.assert_allclose(net.feedforward(x), c ** 3 * before, rtol=1e-12)
+
+
+def test_sigmoid_twin_of_a_tanh_conv_net_computes_the_same_outputs():
+    """Problem 6.3: chap6.sigmoid_twin, the rescaled sigmoid network the tanh-eta trial starts
+    from, computes what the tanh network computes."""
+    import chap6
+    from network.conv import ConvNetwork
+    tanh_net = ConvNetwork(chap6.conv2("tanh"), seed=3, dtype=np.float64)
+    for layer in tanh_net.layers:       # off the softmax layer's zero start
+        layer.w += 0.05 * np.random.default_rng(4).standard_normal(layer.w.shape)
+    twin = chap6.sigmoid_twin(tanh_net, seed=5)
+    assert all(l.activation.name == "sigmoid" for l in twin.layers[:-1])
+    X = np.random.default_rng(6).random((20, 784))
+    np.testing.assert_allclose(twin.feedforward(X), tanh_net.feedforward(X), atol=1e-12)
+
+
+def test_chap6_help_names_the_l2_convention():
+    proc = subprocess.run([sys.executable, str(ROOT / "chapters" / "chap6.py"), "--help"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    text = " ".join(proc.stdout.split())
+    assert "0.5*lmbda*sum(w^2)/num_training_batches" in text and "lambda*m/(2n)" in text

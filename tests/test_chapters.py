@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # each test runs a whole chapter script in quick mode: left out by -m "not slow"
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -310,3 +310,115 @@ def test_schedules_early_stopping_and_eta_halving_work_on_a_conv_network():
     halve = HalveOnNoImprovement(n=1, min_fraction_inverse=4)
     net.SGD((X, y), 30, 10, 1e-6, validation_data=(X, y), callbacks=[halve], verbose=False)
     assert net.optimizer.eta == pytest.approx(0.25e-6) and len(halve.halvings) == 2
+
+
+def test_conv_tanh_network_is_a_rescaled_sigmoid_network():
+    """notes/chap6.md, Problem 6.3 (TANH): tanh z = 2 sigma(2z) - 1, so the sigmoid network
+    with each tanh layer's weights and biases doubled, each following layer's weights doubled
+    and its biases lowered by the sum of those weights (for a conv layer, the sum of each
+    filter: a constant over the map, which max-pooling lets through) has the same outputs.
+    Control: halving the outgoing weights instead gives another function."""
+    tanh_net, (X, _) = tiny_network("tanh", 7)
+
+    def as_sigmoid(outgoing):
+        net, _ = tiny_network("sigmoid", 7)
+        for l, (src, dst) in enumerate(zip(tanh_net.layers, net.layers)):
+            w, b = src.w, src.b
+            if l > 0:                                       # its input is a tanh layer's 2s - 1
+                b = b - w.reshape(len(b), -1).sum(axis=1)   # lowered by the outgoing weights' sum
+                w = outgoing * w
+            if l < len(net.layers) - 1:                     # a tanh layer: its sigmoid sees 2z
+                w, b = 2 * w, 2 * b
+            dst.w, dst.b = w.copy(), b.copy()
+        return net
+
+    expected = tanh_net.feedforward(X)
+    assert np.max(np.abs(as_sigmoid(2.0).feedforward(X) - expected)) < 1e-12
+    assert np.max(np.abs(as_sigmoid(0.5).feedforward(X) - expected)) > 1e-3
+
+
+def test_accuracy_on_an_arbitrary_data_set_counts_every_row():
+    """Problem 6.6: accuracy of any (X, y), whatever its size: not a multiple of the
+    mini-batch (network3 would drop the rest) nor of the evaluation chunk, uint8 or float."""
+    from network.conv import network as conv_network
+    rng = np.random.default_rng(9)
+    X, y = _toy_images(rng, conv_network.EVAL_CHUNK + 3)
+    net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 2)], seed=0)
+    net.SGD((X[:200], y[:200]), 2, 10, 0.5, verbose=False)
+    expected = int(np.sum(np.argmax(net._forward(net._as_input(X)), axis=1) == y))
+    assert net.accuracy((X, y)) == expected
+    assert 0 < expected < len(y)
+    assert net.accuracy((X[:7], y[:7])) == int(np.sum(np.argmax(net.feedforward(X[:7]), 1) == y[:7]))
+    X8 = np.round(X * 255).clip(0, 255).astype(np.uint8)
+    assert abs(net.accuracy((X8, y)) - expected) <= 5     # the same images, rounded to pixels
+
+
+def test_monitor_records_the_overfitting_diagnostics_each_epoch():
+    """Problem 6.10: training accuracy and cost and validation cost per epoch, equal to
+    accuracy() and total_cost() computed apart, with the same L2 term on both costs."""
+    rng = np.random.default_rng(10)
+    X, y = _toy_images(rng, 60)
+    Xv, yv = _toy_images(rng, 40)
+    net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8), 2, "relu"), SoftmaxLayer(18, 2)],
+                      seed=0, dtype=np.float64)
+    seen = []
+
+    def check(net, record):
+        seen.append(record)
+        assert record["training_accuracy"] == net.accuracy((X, y)) / len(y)
+        assert record["training_cost"] == pytest.approx(net.total_cost((X, y), 3.0, len(y)))
+        assert record["validation_cost"] == pytest.approx(net.total_cost((Xv, yv), 3.0, len(y)))
+        assert record["validation_accuracy"] == net.accuracy((Xv, yv)) / len(yv)
+        assert record["evaluation_cost"] == record["validation_cost"]
+
+    net.SGD((X, y), 3, 10, 0.3, validation_data=(Xv, yv), lmbda=3.0, verbose=False,
+            callbacks=[check], monitor=("training_accuracy", "training_cost", "validation_cost"))
+    assert len(seen) == 3
+    plain = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8), 2, "relu"), SoftmaxLayer(18, 2)],
+                        seed=0, dtype=np.float64)
+    plain.SGD((X, y), 3, 10, 0.3, validation_data=(Xv, yv), lmbda=3.0, verbose=False)
+    assert "training_accuracy" not in plain.history[0]
+    np.testing.assert_array_equal(plain.layers[0].w, net.layers[0].w)   # watching changes nothing
+    with pytest.raises(UsageError, match="unknown 'test_cost'"):
+        net.SGD((X, y), 1, 10, 0.3, verbose=False, monitor=("test_cost",))
+    with pytest.raises(UsageError, match="needs validation_data"):
+        net.SGD((X, y), 1, 10, 0.3, verbose=False, monitor=("validation_cost",))
+
+
+def test_the_overfitting_report_reads_the_signs_of_overfitting():
+    """base/overfitting.py on made-up records: the gap, the epoch of the lowest evaluation
+    cost, the best epoch, the epoch from which every training image is right."""
+    from network.base.overfitting import overfitting_report
+    train_acc = [0.6, 0.8, 0.95, 1.0, 1.0]
+    eval_acc = [0.55, 0.7, 0.74, 0.73, 0.72]
+    train_cost = [1.0, 0.6, 0.3, 0.1, 0.05]
+    eval_cost = [1.1, 0.8, 0.7, 0.75, 0.9]
+    records = [{"epoch": e, "training_accuracy": a, "evaluation_accuracy": b,
+                "training_cost": c, "evaluation_cost": d}
+               for e, (a, b, c, d) in enumerate(zip(train_acc, eval_acc, train_cost, eval_cost))]
+    r = overfitting_report(records)
+    np.testing.assert_allclose(r["accuracy_gap"], [5, 10, 21, 27, 28])
+    assert r["lowest_cost_epoch"] == 2 and r["best_epoch"] == 2 and r["memorised_epoch"] == 3
+    assert r["cost_rise_after_lowest"] == pytest.approx(0.2)
+    assert r["training_accuracy_gain_after_best"] == pytest.approx(5.0)
+    assert "lowest at epoch 2" in r["summary"] and "from epoch 3" in r["summary"]
+    # A network still learning: no rise in the evaluation cost, nothing memorised.
+    calm = overfitting_report([dict(rec, evaluation_cost=c) for rec, c in
+                               zip(records[:2], [1.1, 0.8])])
+    assert "still falling" in calm["summary"] and calm["memorised_epoch"] is None
+    with pytest.raises(UsageError, match="training_cost"):
+        overfitting_report([{"training_accuracy": 1, "evaluation_accuracy": 1}])
+
+
+def test_the_overfitting_report_reads_a_book_network_too():
+    """The same report from network2-style monitoring of the book's Network."""
+    from network import Network
+    from network.base.overfitting import overfitting_report
+    rng = np.random.default_rng(11)
+    X, y = rng.random((60, 6)), rng.integers(0, 3, 60)
+    net = Network([6, 8, 3], seed=0)
+    net.SGD((X[:40], y[:40]), 4, 10, 0.5, evaluation_data=(X[40:], y[40:]),
+            monitor_training_accuracy=True, monitor_training_cost=True,
+            monitor_evaluation_accuracy=True, monitor_evaluation_cost=True)
+    r = overfitting_report(net.history)
+    assert r["epochs"] == 4 and len(r["cost_gap"]) == 4

@@ -27,6 +27,8 @@ from network.grid import cluster
 from network.grid.results import read_results
 
 distributed = pytest.importorskip("distributed")   # the test extra brings it; CI must not skip
+pytestmark = pytest.mark.slow   # a cluster of processes and searches through the command line:
+                                # left out by -m "not slow"
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--sizes", "784", "30", "10", "--eta", "0.1", "3", "--mini-batch-size", "10", "50",

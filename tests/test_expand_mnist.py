@@ -117,3 +117,86 @@ def test_random_shifts_picks_one_of_the_five_versions_of_each_image():
 def test_random_shifts_refuses_images_of_another_size():
     with pytest.raises(UsageError, match=r"\(n, 784\)"):
         random_shifts(np.zeros((3, 100)), np.random.default_rng(0))
+
+
+# ---- rotations and skews (problem 6.8) ------------------------------------------------------
+
+def test_the_identity_map_and_whole_pixel_moves_copy_pixels_exactly():
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (20, 784), dtype=np.uint8)
+    eye = np.tile(np.eye(2), (20, 1, 1))
+    np.testing.assert_array_equal(expand_mnist.affine(X, eye), X)
+    for dy, dx in expand_mnist.SHIFTS:
+        moved = expand_mnist.affine(X, eye, np.tile([dx, dy], (20, 1)))
+        np.testing.assert_array_equal(moved, shift(X, dy, dx))
+
+
+def test_a_quarter_turn_is_numpys_rot90_counter_clockwise():
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (6, 784), dtype=np.uint8)
+    turned = expand_mnist.rotate(X, 90).reshape(-1, 28, 28)
+    np.testing.assert_array_equal(turned, np.rot90(X.reshape(-1, 28, 28), 1, axes=(1, 2)))
+    # Negative control: the other way round is another picture.
+    assert not np.array_equal(expand_mnist.rotate(X, -90).reshape(-1, 28, 28), turned)
+
+
+def test_a_pixel_goes_where_the_rotation_matrix_sends_it():
+    """A single lit pixel at offset p from the centre lands (bilinearly spread) at R p."""
+    r, c = 6, 20                                  # offset (x, y) = (6.5, -7.5) from (13.5, 13.5)
+    for degrees in (7.0, -12.0, 33.0):
+        out = expand_mnist.rotate(one_pixel(r, c), degrees).reshape(28, 28).astype(float)
+        rows, cols = np.mgrid[0:28, 0:28]
+        centre = np.array([(out * cols).sum(), (out * rows).sum()]) / out.sum()   # (x, y)
+        t = np.radians(degrees)
+        R = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+        expected = R @ np.array([c - 13.5, r - 13.5]) + 13.5
+        assert np.abs(centre - expected).max() < 0.15, (degrees, centre, expected)
+
+
+def test_skew_slants_a_vertical_stroke_like_italics():
+    x = np.zeros((1, 28, 28), dtype=np.uint8)
+    x[0, 4:24, 13] = 255                                    # a vertical bar in column 13
+    out = expand_mnist.skew(x.reshape(1, 784), 0.3).reshape(28, 28).astype(float)
+    cols = np.arange(28)
+    for row in (5, 13, 22):
+        centre = (out[row] * cols).sum() / out[row].sum()
+        assert centre == pytest.approx(13 + 0.3 * (13.5 - row), abs=0.05)   # top to the right
+
+
+def test_small_rotations_and_skews_keep_the_ink_of_real_digits():
+    from network.data.mnist import load_arrays
+    (X, _), _, _ = load_arrays("mnist", dtype=np.uint8)
+    X = X[:200]
+    ink = X.sum(axis=1).astype(float)
+    for moved in (expand_mnist.rotate(X, 10.0), expand_mnist.skew(X, 0.2)):
+        assert np.abs(moved.sum(axis=1) / ink - 1).max() < 0.05
+    # and float images give the same pictures as pixels, to rounding
+    f = expand_mnist.rotate(X[:20].astype(np.float32) / 255, 10.0)
+    assert f.dtype == np.float32
+    assert np.abs(f - expand_mnist.rotate(X[:20], 10.0) / 255).max() <= 0.5 / 255 + 1e-6
+
+
+def test_random_distortions_without_rotation_or_skew_are_random_shifts():
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 256, (300, 784), dtype=np.uint8)
+    same = expand_mnist.random_distortions(X, np.random.default_rng(7), 0.0, 0.0)
+    np.testing.assert_array_equal(same, random_shifts(X, np.random.default_rng(7)))
+
+
+def test_random_distortions_are_new_every_call_and_leave_the_images_alone():
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 256, (50, 784), dtype=np.uint8)
+    X0 = X.copy()
+    g = np.random.default_rng(9)
+    a, b = expand_mnist.random_distortions(X, g), expand_mnist.random_distortions(X, g)
+    assert a.shape == X.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(X, X0)
+    assert not np.array_equal(a, b)                                   # afresh every epoch
+    np.testing.assert_array_equal(a, expand_mnist.random_distortions(X, np.random.default_rng(9)))
+
+
+def test_a_map_without_inverse_or_images_of_another_size_are_refused():
+    with pytest.raises(UsageError, match="invertible"):
+        expand_mnist.affine(np.zeros((1, 784)), np.zeros((1, 2, 2)))
+    with pytest.raises(UsageError, match=r"\(n, 784\)"):
+        expand_mnist.rotate(np.zeros((2, 100)), 5.0)

@@ -265,10 +265,14 @@ def test_grid_killed_midway_resumes_without_repeating_finished_runs(data, tmp_pa
 
 def test_cli_bad_values_are_one_line_and_exit_2(tmp_path, capsys, data):
     data_file = npz(tmp_path, data)
-    assert main(["grid", "--data", str(data_file), "--eta", "0.1", "-1",
-                 "--out", str(tmp_path / "a")]) == 2
+    with pytest.raises(SystemExit) as info:   # the option's rule, as every command checks it
+        main(["grid", "--data", str(data_file), "--eta", "0.1", "-1", "--out", str(tmp_path / "a")])
+    assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "eta" in err[0] and "-1" in err[0]
+    assert len(err) == 1 and "--eta" in err[0] and "-1" in err[0]
+    assert main(["grid", "--data", str(data_file), "--epochs", "0", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()   # the grid's own rule: at least 1 epoch
+    assert len(err) == 1 and "epochs" in err[0] and "0" in err[0]
     with pytest.raises(SystemExit) as info:
         main(["grid", "--data", str(data_file), "--bogus", "1", "--out", str(tmp_path)])
     assert info.value.code == 2

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # every case is a subprocess under a memory limit: left out by -m "not slow"
+
 ADDRESS_SPACE = 3 * 1024**3      # per subprocess: numba and LLVM need well under this
 PEAK_RSS = 1200 * 1024**2        # what a refused case may have used at most
 SECONDS = 60
@@ -301,7 +303,9 @@ def test_6_a_grid_search_ends_with_its_workers_on_any_interrupt(tmp_path, signal
         p.send_signal(signum)
         time.sleep(0.2)
     _, err = p.communicate(timeout=20)
-    assert p.returncode == status, err
+    # A second Ctrl-C that lands while Python is already exiting (its handlers reset) ends the
+    # process by the signal itself: a shell shows 130 either way.
+    assert p.returncode in (status, -signals[-1]), err
     assert len(err.strip().splitlines()) == 1 and "run the same command again" in err, err
     time.sleep(1.0)
     assert not leftovers(tag), "a worker was left computing"

@@ -240,6 +240,55 @@ def test_kernel_gives_the_same_weights_with_the_jit_disabled():
                                        err_msg=name)
 
 
+_REFERENCE_COUNT_SCRIPT = textwrap.dedent("""
+    import ctypes, os
+    import numpy as np
+    from network import Network
+    from network.base.optimizers import SGD, Momentum
+    from network.base.regularization import get_regularizer
+    from network.mlp import epoch
+    from network.mlp.data_format import as_examples
+    rng = np.random.default_rng(3)
+    X = (rng.integers(0, 256, (400, 30)) * (rng.random((400, 30)) < 0.3)).astype(np.uint8)
+    y = rng.integers(0, 3, 400)
+    libc = ctypes.CDLL(None)
+    from numba import njit
+    view = njit(lambda a: a[1:])   # a control: returns a view, one counted reference a call
+    libc.fflush(None); os.write(1, b"start control\\n")
+    kept = [view(X[0]) for _ in range(5)]
+    libc.fflush(None); os.write(1, b"end\\n")
+    for n in (40, 400):
+        for mb, optimizer, reg, lmbda, dropout in [(1, SGD(0.5), "L2", 0.0, 0.0),
+                                                   (3, Momentum(0.5, 0.9), "L1", 1.0, 0.2)]:
+            net = Network([30, 8, 5, 3], seed=0)
+            ex = as_examples((X[:n], y[:n]), 30, 3, np.float64)
+            libc.fflush(None); os.write(1, b"start %d %d\\n" % (n, mb))
+            epoch._compiled_epoch(net, ex, mb, optimizer, get_regularizer(reg), lmbda, dropout)
+            libc.fflush(None); os.write(1, b"end\\n")
+""")
+
+
+def test_the_compiled_epoch_counts_no_references_per_example():
+    """numba's atomic reference counting once cost ~20% of an epoch at mini-batch 1 (the
+    kernel borrows its arrays now, docs/speed.md): an epoch on 400 examples counts no
+    more references than one on 40 (none at all today), while a function that returns
+    a view counts one a call."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_DEBUG_NRT="1")
+    out = subprocess.run([sys.executable, "-c", _REFERENCE_COUNT_SCRIPT], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    counts, key = {}, None
+    for line in out.splitlines():
+        if line.startswith("start"):
+            key, counts[line] = line, 0
+        elif line == "end":
+            key = None
+        elif key and "NRT_Incref" in line:
+            counts[key] += 1
+    assert len(counts) == 5 and counts["start control"] >= 5, counts
+    for mb in (1, 3):
+        assert counts[f"start 400 {mb}"] == counts[f"start 40 {mb}"], counts
+
+
 def test_benchmark_book_loop_trains_like_the_library():
     """Row (a) of the benchmark must compute what the library computes."""
     from network import bench
@@ -270,7 +319,7 @@ def test_benchmark_table_has_a_row_per_configuration_and_method():
 
 def test_bench_command_prints_the_table(capsys):
     from network.cli import main
-    status = main(["bench", "--quick", "--train-size", "200", "--no-compile-time",
+    status = main(["bench", "--quick", "--training-size", "200", "--no-compile-time",
                    "--methods", "numpy", "numba"])
     out = capsys.readouterr().out
     assert status == 0

@@ -1,4 +1,4 @@
-"""Numerical checks of the claims made in notes/chap1.md, notes/chap2.md, notes/chap3.md.
+"""Numerical checks of the claims made in notes/chap1.md, chap2.md, chap3.md, chap5.md and chap6.md.
 
 Each test checks one statement of the notes (the notes section is named in the
 docstring) against an independent computation: central finite differences,
@@ -284,6 +284,15 @@ def test_bp3_bp4_match_finite_differences(seed):
     assert rel_err(wrong, gW[1]) > 1e-3
 
 
+def sigma_prime_matrices(W, B, x):
+    """Feedforward of one example; returns ([Sigma'(z^l)] as diagonal matrices, a^L)."""
+    zs, a = [], x
+    for w, b in zip(W, B):
+        zs.append(w @ a + b)
+        a = sigmoid(zs[-1])
+    return [np.diag(sigmoid(z) * (1 - sigmoid(z))) for z in zs], a
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_product_formula_for_delta_with_diagonal_sigma_prime(seed):
     """chap2, Problem 2.1: delta^l = S'(z^l) (w^{l+1})^T ... S'(z^L) grad_a C."""
@@ -291,11 +300,7 @@ def test_product_formula_for_delta_with_diagonal_sigma_prime(seed):
     sizes = [3, 4, 5, 2]
     W, B = init_net(rng, sizes)
     x, y = rng.uniform(size=3), rng.uniform(size=2)
-    zs, a = [], x
-    for w, b in zip(W, B):
-        zs.append(w @ a + b)
-        a = sigmoid(zs[-1])
-    S = [np.diag(sigmoid(z) * (1 - sigmoid(z))) for z in zs]
+    S, a = sigma_prime_matrices(W, B, x)
     delta1 = S[0] @ W[1].T @ S[1] @ W[2].T @ S[2] @ (a - y)
     gW, gB = backprop_one(W, B, x, y)
     assert np.allclose(delta1, gB[0], rtol=1e-12, atol=1e-15)
@@ -577,6 +582,17 @@ def test_weight_decay_per_epoch_is_about_exp_minus_eta_lambda_over_m():
     assert 1 - 2.0 * 40_000 / n < 0
 
 
+def test_problem_3_17_scales_of_the_book_and_of_the_notes():
+    """chap3, Problem 3.17: the book's n is the number of weights of [784,30,10], 23,820, so
+    1/sqrt(n) = 0.0065; the notes' fan-in scale 1/sqrt(784) = 0.036; the measured first-layer
+    RMS (0.26, `python chapters/chap3.py l2-30`) is 40 and 7 times above them."""
+    n_weights = 784 * 30 + 30 * 10
+    assert n_weights == 23_820
+    book, notes, measured = 1 / np.sqrt(n_weights), 1 / np.sqrt(784), 0.26
+    assert round(book, 4) == 0.0065 and round(notes, 3) == 0.036
+    assert round(measured / book) == 40 and round(measured / notes) == 7
+
+
 def test_cross_entropy_cost_derivative_fails_where_sigmoid_saturates():
     """chap3, Problem 3.19: (a - y) / (a (1 - a)) times sigma'(z) is nan at z = 40; a - y is fine."""
     z, y = 40.0, 0.0
@@ -590,6 +606,23 @@ def test_cross_entropy_cost_derivative_fails_where_sigmoid_saturates():
     z = 0.7
     a = sigmoid(np.array(z))
     assert (a - y) / (a * (1 - a)) * (a * (1 - a)) == pytest.approx(a - y)
+
+
+def test_stopping_rule_epoch_counts_quoted_in_chap3_match_its_table():
+    """chap3, Problem 3.21: the epochs run and their ratios quoted under the table are the table's
+    (stopping after epoch e means e + 1 epochs run)."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "notes" / "chap3.md").read_text()
+    rows = re.findall(r"^\| \d{8} \| epoch (\d+), [\d.]+% \| epoch (\d+), [\d.]+% \|$", text, re.M)
+    assert len(rows) == 3
+    runs = [(int(a) + 1, int(b) + 1) for a, b in rows]
+    (a1, b1), (a2, b2), (a3, b3) = runs
+    quoted = f"after {b1} epochs against {a1}, {b2} against {a2} and {b3} against {a3}"
+    assert quoted in " ".join(text.split())
+    ratios = ", ".join(f"{a / b:.1f}" for a, b in runs[:2]) + f" and {runs[2][0] / runs[2][1]:.1f}"
+    assert f"{ratios} times fewer epochs" in " ".join(text.split())
+    assert all(b < a for a, b in runs)                     # "always stops earlier"
 
 
 def momentum_run(mu, eta, k, w0=1.0, v0=0.0, steps=200):
@@ -673,3 +706,166 @@ def test_inverted_dropout_keeps_the_expected_activation():
     mean = (masks * a).mean(axis=0)
     se = a * np.sqrt(p / (1 - p)) / np.sqrt(100_000)
     assert np.all(np.abs(mean - a) < 5 * se + 1e-12)
+
+
+# ---------------------------------------------------------------- chapters 5 and 6
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_chap5_product_formula_ends_with_sigma_prime_of_z_L(seed):
+    """chap5 (VANISH): delta^l = S'(z^l) (w^{l+1})^T S'(z^{l+1}) ... (w^L)^T S'(z^L) grad_a C,
+    the same product as chap2's Problem 2.1; without the last S'(z^L) it is wrong."""
+    rng = np.random.default_rng(seed)
+    sizes = [3, 4, 4, 4, 2]
+    W, B = init_net(rng, sizes)
+    x, y = rng.uniform(size=3), rng.uniform(size=2)
+    S, a = sigma_prime_matrices(W, B, x)
+    grad_a = a - y                                       # the quadratic cost's grad_a C
+    delta1 = S[0] @ W[1].T @ S[1] @ W[2].T @ S[2] @ W[3].T @ S[3] @ grad_a
+    _, gB = backprop_one(W, B, x, y)
+    assert rel_err(delta1, gB[0]) < 1e-12
+    # Negative control: the formula with the final S'(z^L) dropped.
+    dropped = S[0] @ W[1].T @ S[1] @ W[2].T @ S[2] @ W[3].T @ grad_a
+    assert rel_err(dropped, gB[0]) > 0.1
+
+
+def test_identity_neuron_error_at_w1_2_is_0_0379():
+    """chap5, Problem 5.3 (IDENTITY): on 1,001 points of [0, 1] (the `identity` experiment's grid)
+    the error of (4/w1) sigma(w1 x - w1/2) + 1/2 - 2/w1 is 0.03788 for w1 = 2, below w1^2/96."""
+    x = np.linspace(0, 1, 1001)
+    w1 = 2.0
+    err = np.max(np.abs((4 / w1) * sigmoid(w1 * x - w1 / 2) + 0.5 - 2 / w1 - x))
+    assert round(err, 4) == 0.0379 and round(err, 5) == 0.03788
+    assert err < w1 * w1 / 96
+    # Negative control: the value once printed in the notes is not what the formula gives.
+    assert round(err, 4) != 0.0380
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def relu_forward(W, B, x):
+    a = x
+    for w, b in zip(W, B):
+        a = relu(w @ a + b)
+    return a
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_relu_biases_of_layer_l_scale_by_c_to_the_l_minus_1(seed):
+    """chap6, Problem 6.11 (RELU): all-ReLU net, layers counted from the input (layer 1);
+    weights times c and the biases of layer l times c^(l-1) give outputs times c^(L-1).
+    Scaling the biases of layer l by c^l instead does not."""
+    rng = np.random.default_rng(seed)
+    sizes = [6, 5, 5, 4, 3]                  # L = 5 layers, 4 weight layers
+    W, B = init_net(rng, sizes)
+    B = [np.abs(b) for b in B]               # positive biases keep most units active
+    x = rng.uniform(size=6)
+    c, L = 1.7, len(sizes)
+    before = relu_forward(W, B, x)
+    assert np.any(before > 0)
+    scaled_W = [c * w for w in W]
+    right = [c ** (l - 1) * b for l, b in zip(range(2, L + 1), B)]    # layer l = 2 .. L
+    np.testing.assert_allclose(relu_forward(scaled_W, right, x), c ** (L - 1) * before, rtol=1e-12)
+    wrong = [c ** l * b for l, b in zip(range(2, L + 1), B)]
+    assert rel_err(relu_forward(scaled_W, wrong, x), c ** (L - 1) * before) > 1e-3
+
+
+def tanh_net_as_sigmoid_net(W, B, outgoing=2.0):
+    """chap6, Problem 6.3 (TANH): the sigmoid network computing what a network of tanh hidden
+    layers (and a linear output layer) computes.  tanh z = 2 sigma(2z) - 1, so a tanh layer's
+    own weights and biases double, and the layer after it sees (2w) s + (b - w 1).  ``outgoing``
+    is the factor on the next layer's weights: 2 is right; the negative control passes 1/2."""
+    W2, B2 = [], []
+    for l, (w, b) in enumerate(zip(W, B)):
+        last = l == len(W) - 1
+        after_tanh = l > 0
+        w_new = outgoing * w if after_tanh else w
+        b_new = b - w.sum(axis=1) if after_tanh else b     # lowered by the outgoing weights' sum
+        if not last:                                      # this layer is tanh: sigma sees 2z
+            w_new, b_new = 2 * w_new, 2 * b_new
+        W2.append(w_new)
+        B2.append(b_new)
+    return W2, B2
+
+
+def test_tanh_network_is_a_rescaled_sigmoid_network():
+    """chap6, Problem 6.3 (TANH): incoming weights and biases doubled, outgoing weights doubled,
+    next biases lowered by the sum of the outgoing weights: same outputs.  Halving the
+    outgoing weights (the old statement) gives another function."""
+    rng = np.random.default_rng(12)
+    W, B = init_net(rng, [5, 6, 4, 3])
+    X = rng.uniform(size=(20, 5))                           # (m, n_in)
+
+    def forward(W, B, act):
+        A = X
+        for l, (w, b) in enumerate(zip(W, B)):
+            Z = A @ w.T + b                                 # (m, n_out)
+            A = Z if l == len(W) - 1 else act(Z)
+        return A
+
+    tanh_out = forward(W, B, np.tanh)
+    W2, B2 = tanh_net_as_sigmoid_net(W, B)
+    assert np.max(np.abs(forward(W2, B2, sigmoid) - tanh_out)) < 1e-12
+    # Layers between two tanh layers end up with weights times 4.
+    np.testing.assert_allclose(W2[1], 4 * W[1])
+    # Negative control: halving the outgoing weights.
+    W3, B3 = tanh_net_as_sigmoid_net(W, B, outgoing=0.5)
+    assert np.max(np.abs(forward(W3, B3, sigmoid) - tanh_out)) > 1e-2
+
+
+def test_a_doubled_weight_gets_half_the_gradient():
+    """chap6, Problem 6.3: in the rescaled sigmoid network the first layer's weights are stored
+    as 2w, so dC/d(2w) = (dC/dw) / 2 (central differences on both networks); a step of the same
+    eta then moves w by a quarter of the tanh network's step.  Control: not the same gradient."""
+    rng = np.random.default_rng(13)
+    W, B = init_net(rng, [4, 5, 3])
+    x, y = rng.uniform(size=4), rng.uniform(size=3)
+
+    def cost(W, B, act):
+        a = x
+        for l, (w, b) in enumerate(zip(W, B)):
+            z = w @ a + b
+            a = z if l == len(W) - 1 else act(z)
+        return 0.5 * np.sum((a - y) ** 2)
+
+    W2, B2 = tanh_net_as_sigmoid_net(W, B)
+    shape = W[0].shape
+    g_tanh = central_diff(lambda f: cost([f.reshape(shape)] + W[1:], B, np.tanh), W[0].ravel())
+    g_sig = central_diff(lambda f: cost([f.reshape(shape)] + W2[1:], B2, sigmoid), W2[0].ravel())
+    assert rel_err(g_sig, g_tanh / 2) < 1e-8
+    eta = 0.1
+    assert rel_err((eta * g_sig) / 2, eta * g_tanh / 4) < 1e-8   # the step, seen as a change of w
+    assert rel_err(g_sig, g_tanh) > 0.1
+
+
+def test_network3_l2_term_is_lambda_m_over_2n():
+    """chap6 (L2-NETWORK3): network3 adds 0.5 lmbda sum w^2 / num_training_batches to the mean
+    mini-batch cost; with num_training_batches = n/m that is (lmbda m / 2n) sum w^2, the (L2)
+    term of network2's convention with lmbda m in place of lmbda, and a weight decay of
+    1 - eta lmbda m / n per step: ten times network2's at m = 10."""
+    rng = np.random.default_rng(14)
+    weights = [rng.standard_normal((20, 8)), rng.standard_normal((10, 20))]
+    l2 = sum(float(np.sum(w * w)) for w in weights)
+    lmbda, n, m, eta = 0.1, 50_000, 10, 0.03
+    num_training_batches = n // m
+    network3 = 0.5 * lmbda * l2 / num_training_batches
+    assert network3 == pytest.approx(lmbda * m / (2 * n) * l2, rel=1e-14)
+    assert network3 == pytest.approx(0.5 * ((lmbda * m) / n) * l2, rel=1e-14)   # network2, lmbda m
+    # Its gradient, w times lmbda m / n, and the per-step decay factor.
+    w = weights[0]
+    h = 1e-6
+    fd = (0.5 * lmbda * np.sum((w[0, 0] + h) ** 2) - 0.5 * lmbda * np.sum((w[0, 0] - h) ** 2)) \
+        / (2 * h) / num_training_batches
+    assert fd == pytest.approx(lmbda * m / n * w[0, 0], rel=1e-6)
+    assert 1 - eta * lmbda * m / n == pytest.approx(1 - 10 * eta * lmbda / n)
+    # The decay of the ReLU runs (eta 0.03): 6e-7 per step, exp(-0.003) over the n/m steps of an epoch.
+    assert eta * lmbda * m / n == pytest.approx(6e-7)
+    assert (1 - eta * lmbda * m / n) ** (n // m) == pytest.approx(np.exp(-0.003), rel=1e-6)
+    # Problem 6.10's run on 1,000 images: lambda m / 2n = 5e-4, decay 3e-5 a step, 0.89 over 4,000 steps.
+    n_small = 1000
+    assert lmbda * m / (2 * n_small) == pytest.approx(5e-4)
+    assert eta * lmbda * m / n_small == pytest.approx(3e-5)
+    assert round((1 - eta * lmbda * m / n_small) ** 4000, 2) == 0.89
+    # Negative control: network2's term with the same lmbda is m times smaller.
+    assert 0.5 * (lmbda / n) * l2 == pytest.approx(network3 / m)

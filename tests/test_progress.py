@@ -177,6 +177,7 @@ def test_a_chapter_scripts_run_says_which_run_and_epoch_it_is_in(tmp_path):
     assert not redraws(on_terminal(lambda: two_runs(True)))
 
 
+@pytest.mark.slow   # Hydra in a subprocess: left out by -m "not slow"
 def test_a_sweep_shows_jobs_done_of_the_total_on_a_terminal(tmp_path):
     pytest.importorskip("hydra")
     status, shown, err = subprocess_on_terminal(

@@ -6,6 +6,7 @@ jobs, append their rows to one folder; ``grid --report`` reads it.  Runs are sma
 checkout under test.
 """
 
+import argparse
 import json
 import multiprocessing
 import os
@@ -36,7 +37,8 @@ def test_the_config_holds_every_train_option_with_the_train_commands_defaults():
     from network.cli import build_parser
     parser = build_parser()
     train = next(a for a in parser._actions if a.dest == "command").choices["train"]
-    expected = {a.dest: a.default for a in train._actions if a.dest != "help"}
+    expected = {a.dest: a.default for a in train._actions
+                if a.dest != "help" and a.help != argparse.SUPPRESS}   # not the hidden aliases
     assert sweep.train_options() == expected
     assert {"eta", "mini_batch_size", "epochs", "lmbda", "seed", "save", "quiet"} <= set(expected)
 
@@ -94,6 +96,7 @@ def test_parallel_writers_append_whole_lines_to_one_results_file(tmp_path):
         ResultsFile(path, {"sweep": "test", "data": {"sha256": "1"}}).open()
 
 
+@pytest.mark.slow   # Hydra in subprocesses: left out by -m "not slow"
 def test_multiruns_basic_then_joblib_append_rows_that_grid_report_reads(tmp_path, capsys):
     basic = subprocess.run(sweep_command(tmp_path, "basic", "eta=0.1,3.0"), cwd=tmp_path,
                            env=ENV, capture_output=True, text=True, timeout=120)
@@ -140,6 +143,7 @@ def test_a_job_already_in_the_results_with_a_seed_is_not_trained_again(tmp_path,
     assert len(read_results(tmp_path / "out" / "results.jsonl")[1]) == 2
 
 
+@pytest.mark.slow   # Hydra in subprocesses: left out by -m "not slow"
 def test_a_bad_value_stops_the_sweep_in_one_line_with_status_2(tmp_path):
     done = subprocess.run(sweep_command(tmp_path, "bad", "eta=0.1,-1"), cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=120)

@@ -275,7 +275,7 @@ def test_cli_vae_train_writes_metrics_and_model(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     cli_vae.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["vae", "train", "--latent-dim", "2", "--hidden", "16", "--epochs", "2",
-                              "--batch-size", "50", "--seed", "3", "--metrics", str(tmp_path / "m.json"),
+                              "--mini-batch-size", "50", "--seed", "3", "--metrics", str(tmp_path / "m.json"),
                               "--save", str(tmp_path / "vae.npz")])
     assert args.run(args) == 0
     out = capsys.readouterr().out

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # the chapter's quick studies train several VAEs: left out by -m "not slow"
+
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ["kl_phases.png", "beta_class_densities.gif", "beta_test_means.png",
            "beta_prior_samples_beta1.png", "beta_prior_samples_beta10.png", "scatter3d.gif",

@@ -200,6 +200,7 @@ KILL = ["--training-size", 3000, "--test-size", 200, "--hidden", 32, "--latent-d
         "--seed", 5, "--epochs", 40]  # ~40 ms an epoch: the signal lands long before the end
 
 
+@pytest.mark.slow   # two 40-epoch runs and a killed one: left out by -m "not slow"
 @pytest.mark.parametrize("signum,status,what", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                                 (signal.SIGINT, 130, "interrupted")])
 def test_killed_cli_run_stops_cleanly_and_resumes_to_the_uninterrupted_result(
@@ -220,8 +221,9 @@ def test_killed_cli_run_stops_cleanly_and_resumes_to_the_uninterrupted_result(
     assert p.returncode == status, err
     done = load_checkpoint(ck).epochs_done
     assert 1 <= done < 40, "the run ended before the signal arrived: make it longer"
-    assert err.strip() == (f"{what} at epoch {done}; {ck} holds the {done} complete "
-                           f"epoch(s); resume with: python -m network vae train --resume {ck}")
+    epochs = f"{done} complete epoch" + ("s" if done != 1 else "")
+    assert err.strip() == (f"{what} at epoch {done}; {ck} holds {epochs}; resume with: "
+                           f"python -m network vae train --resume {ck}")
 
     code, out, err = cli("--resume", ck, "--save", tmp_path / "resumed.npz",
                          "--metrics", tmp_path / "resumed.json")
@@ -249,7 +251,7 @@ def test_cli_refuses_options_that_contradict_the_checkpoint(checkpoint_file, cli
                                    ("--seed", 4, "seed 3")]:
         code, _, err = cli("--resume", checkpoint_file, option, value)
         assert code == 2
-        assert err.strip() == (f"python -m network vae: error: {option} {value} conflicts with "
+        assert err.strip() == (f"python -m network vae train: error: {option} {value} conflicts with "
                                f"the checkpoint {checkpoint_file}, which was trained with "
                                f"{setting}; leave the option out to resume, or start a new run "
                                f"without --resume")

@@ -4,7 +4,9 @@
 then ``jit`` returns the plain Python function, which computes the same numbers
 (slowly), and the Network trains on its NumPy path instead.  Every kernel is
 compiled with ``cache=True`` (once per machine) and without ``fastmath`` (it
-would break bit-level agreement with the NumPy reference).
+would break bit-level agreement with the NumPy reference).  ``inline`` copies a
+small function into its compiled callers; ``borrowed`` lets one compiled call
+pass its arrays around without numba's reference counting.
 
 Deliberately left out: parallel kernels, explicit signatures.
 """
@@ -42,9 +44,50 @@ def jit(fn=None, *, numpy_division=False):
 
 def inline(fn):
     """``jit``, and numba copies the function into every compiled caller
-    (``inline="always"``): for the compiled epoch's per-example helpers, which LLVM did
-    not inline by itself and which, as calls, cost more than their work (measured: the
-    epoch 12-39% slower)."""
+    (``inline="always"``): for the compiled epoch's stages and per-example helpers,
+    which LLVM did not inline by itself and which, as calls, cost more than their work
+    (measured: the epoch 12-39% slower with the helpers called, and at mini-batch 1 up
+    to ~10% slower with the stages called, even with nothing reference-counted; see
+    docs/speed.md)."""
     if numba is None:
         return fn
     return numba.njit(cache=True, fastmath=False, error_model="python", inline="always")(fn)
+
+
+def borrowed(arrays):
+    """The same array, or tuple of arrays (other members pass unchanged), as views that
+    numba does not reference-count; for use inside one compiled call, on arrays that
+    its own arguments keep alive, and never returned from it.
+
+    numba updates an array's reference count, atomically, each time the array is
+    passed to a compiled function, sliced or taken out of a tuple, and its pruning of
+    those updates gives up across calls, possible exceptions and other updates.  A
+    view whose owner (its meminfo) is NULL is not counted: numba skips it, and where
+    the views are known to have none, LLVM drops the updates altogether (measured:
+    ~45 updates an example in the compiled epoch at mini-batch 1, ~20% of its time;
+    see docs/speed.md).  Without numba this returns ``arrays`` itself."""
+    return arrays
+
+
+if numba is not None:
+    def _unowned(context, builder, ty, value):
+        if isinstance(ty, numba.types.Array):
+            view = context.make_array(ty)(context, builder, value)
+            view.meminfo = cgutils.get_null_value(view.meminfo.type)   # no owner: not counted
+            view.parent = cgutils.get_null_value(view.parent.type)     # nor a NumPy object
+            return view._getvalue()
+        if isinstance(ty, numba.types.BaseTuple):
+            for k, member in enumerate(ty):
+                item = _unowned(context, builder, member, builder.extract_value(value, k))
+                value = builder.insert_value(value, item, k)
+        return value
+
+    @intrinsic
+    def _borrowed_intrinsic(typingctx, arrays):
+        def codegen(context, builder, signature, args):
+            return _unowned(context, builder, signature.args[0], args[0])
+        return arrays(arrays), codegen
+
+    @overload(borrowed, inline="always")
+    def _borrowed_overload(arrays):
+        return lambda arrays: _borrowed_intrinsic(arrays)

@@ -69,7 +69,7 @@ class SGD:
 
 
 class Momentum:
-    """Momentum-based gradient descent (chapter 3, problem 26).
+    """Momentum-based gradient descent (problem 3.26).
 
     (MOMENTUM) v -> mu v - eta g,  w -> w + v.
     mu = 0 is plain SGD; 0 < mu < 1 is the useful range; mu > 1 makes the

@@ -6,6 +6,9 @@ is the size of the *training* set, whichever set the cost is being evaluated on.
 Expressed as a gradient term, the penalty works with every optimiser; with plain
 SGD the step w -> w - eta (g + term) is exactly the book's update rule.
 
+network3's convention (chapter 6) differs by the mini-batch size m: ``network3_lmbda``
+converts.
+
 Deliberately left out: elastic net, max-norm constraints, decaying biases, dropout
 schedules.
 """
@@ -49,6 +52,18 @@ class L1:
     @staticmethod
     def gradient(w, lmbda, n):
         return (lmbda / n) * np.sign(w)  # (L1) np.sign(0) = 0, the book's convention
+
+
+def network3_lmbda(lmbda, mini_batch_size):
+    """The ``lmbda`` to give this library's (L2), (lmbda / 2n) sum w^2, for the strength that
+    ``lmbda`` has in the book's network3.py (chapter 6).
+
+    (L2-NETWORK3) network3 adds 0.5 * lmbda * sum(w^2) / num_training_batches to the *mean*
+    cost of a mini-batch, and num_training_batches = n / m, so its penalty is
+    (lmbda m / 2n) sum w^2: network2's term with lmbda m in place of lmbda.  At the
+    book's mini-batch of 10, network3's "lmbda = 0.1" is network2's lmbda = 1.0.
+    """
+    return lmbda * mini_batch_size   # (L2-NETWORK3) lambda m / (2n) = (lambda m) / (2n)
 
 
 REGULARIZERS = {"L2": L2, "L1": L1}

@@ -9,26 +9,19 @@ they can fix.
 Deliberately left out: configuration files, shell completion.
 """
 
-import argparse
 import sys
 
 from ..errors import NNDLError
 from . import bench, evaluate, grid, play, train, vae
+from .options import Parser
 
 COMMANDS = [train, evaluate, grid, bench, vae, play]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and status 2), not a usage dump."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser():
-    parser = _Parser(prog="python -m network",
+    parser = Parser(prog="python -m network",
                      description="Nielsen's networks in NumPy: train, evaluate, benchmark, play.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers.required = True
     for module in COMMANDS:
         module.add_parser(subparsers)
@@ -41,16 +34,22 @@ def main(argv=None):
     try:
         return args.run(args)
     except NNDLError as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{_command(parser, args)}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         name = f"{exc.filename}: " if exc.filename else ""
-        print(f"{parser.prog} {args.command}: error: {name}{exc.strerror or exc}", file=sys.stderr)
+        print(f"{_command(parser, args)}: error: {name}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except MemoryError:
-        print(f"{parser.prog} {args.command}: error: out of memory; use smaller sizes or less "
+        print(f"{_command(parser, args)}: error: out of memory; use smaller sizes or less "
               f"data", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        print(f"{_command(parser, args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _command(parser, args):
+    """The command as typed, sub-command included: "python -m network vae train"."""
+    sub = [getattr(args, key) for key in ("vae_command", "play_command") if getattr(args, key, None)]
+    return " ".join([parser.prog, args.command, *sub])

@@ -15,7 +15,9 @@ from .. import bench
 from ..data.mnist import N_TRAIN
 from ..errors import UsageError
 from ..storage.atomic import atomic_write_json
-from .common import output_file, positive_int
+from .common import output_file, plural
+from . import options
+from .options import positive_int
 
 
 def add_parser(subparsers):
@@ -25,12 +27,14 @@ def add_parser(subparsers):
                                           "PyTorch (when installed).")
     p.add_argument("--quick", action="store_true",
                    help="10,000 images, one timed epoch per method (scaled to 50,000)")
-    p.add_argument("--training-size", "--train-size", type=positive_int, default=None,
-                   help="training images to time on, at most 50,000 (default 50,000; 10,000 "
-                        "with --quick)")
+    options.add(p, "training_size", default=None,
+                help="training images to time on, at most 50,000 (default: 50,000; 10,000 "
+                     "with --quick)")
     p.add_argument("--repeats", type=positive_int, default=None,
                    help="timed epochs per method, median reported (default 3; 1 with --quick)")
-    p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS))
+    p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS),
+                   help="which ways to time: the book's per-example loop, the library's NumPy "
+                        "and numba paths, PyTorch")
     p.add_argument("--no-compile-time", action="store_true",
                    help="skip measuring the numba compile time in fresh processes")
     p.add_argument("--json", metavar="PATH", type=output_file,
@@ -49,7 +53,7 @@ def run(args):
                          "(pip install torch==2.13.0) or leave torch out")
     repeats = args.repeats or (1 if args.quick else 3)
     start = time.perf_counter()
-    print(f"Timing {n_train} MNIST training images, median of {repeats} epoch(s) per method "
+    print(f"Timing {n_train} MNIST training images, median of {plural(repeats, 'epoch')} per method "
           f"after a warm-up; seconds scaled to 50,000 images.", flush=True)
     rows = bench.run(n_train=n_train, repeats=repeats, methods=args.methods,
                      log=lambda msg: print(msg, flush=True))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.checks import number
 from ..errors import NNDLError, UsageError
+from . import options
 from ..storage.atomic import atomic_write_json, check_writable
 from ..storage.signals import exit_status
 from ..storage.strict_json import json_safe
@@ -21,28 +21,9 @@ from ..storage.strict_json import json_safe
 EVALUATION_SETS = ("validation", "test")
 
 
-def _number_type(convert, low, strict, kind):
-    """An argparse type: ``convert`` the text, then the library's one number rule
-    (network/base/checks.py): finite, and above ``low`` (``strict``) or at least ``low``."""
-    rule = f"a positive {kind}" if strict and low == 0 else f"a {kind} >= {low}"
-
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
-        try:
-            return number("value", value, above=low if strict else None,
-                          low=None if strict else low, whole=convert is int)
-        except UsageError:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}") from None
-    return parse
-
-
-positive_float = _number_type(float, 0, True, "number")
-non_negative_float = _number_type(float, 0, False, "number")
-positive_int = _number_type(int, 1, False, "whole number")
-non_negative_int = _number_type(int, 0, False, "whole number")
+def plural(n, word):
+    """"1 epoch", "2 epochs": the counts the commands print."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def output_file(text):
@@ -63,13 +44,12 @@ def output_file(text):
     return text
 
 
-def add_data_arguments(parser):
-    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
-                        help="which data set (default mnist, shipped in data/mnist/)")
-    parser.add_argument("--data-path", metavar="DIR", default=None,
-                        help="folder holding the four IDX files (default: looked up)")
-    parser.add_argument("--evaluation-set", choices=EVALUATION_SETS, default="validation",
-                        help="score on the 10,000 validation images (default) or the test set")
+def add_data_arguments(parser, evaluation=True):
+    options.add(parser, "dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    options.add(parser, "data_path", default=None)
+    if evaluation:
+        parser.add_argument("--evaluation-set", choices=EVALUATION_SETS, default="validation",
+                            help="score on the 10,000 validation images or the 10,000 test images")
 
 
 def add_checkpoint_arguments(parser, resume_extra=""):
@@ -245,6 +225,6 @@ def interrupted(exc, progress, command, epochs_on_disk, first_epoch=0):
             saved = epochs_on_disk(path)
         except NNDLError:
             pass
-        print(f"{what} at epoch {saved + first_epoch}; {path} holds the {saved} complete "
-              f"epoch(s); resume with: {command} --resume {path}", file=sys.stderr)
+        print(f"{what} at epoch {saved + first_epoch}; {path} holds {plural(saved, 'complete epoch')}; "
+              f"resume with: {command} --resume {path}", file=sys.stderr)
     return exit_status(exc)

@@ -27,7 +27,10 @@ from ..errors import DataError, UsageError
 from ..grid.executor import DatasetRef, first_images
 from ..storage.signals import exit_status, interruptible
 from ..storage.atomic import atomic_write_text
-from .common import non_negative_int, positive_int
+from ..grid.search import OPTIONS
+from . import options
+from .common import plural
+from .options import non_negative_int, positive_int
 
 # option name -> (flag, type, help)
 SWEPT = [
@@ -41,10 +44,10 @@ SWEPT = [
     ("regularization", "--regularization", str, "L2 or L1"),
     ("momentum", "--momentum", float, "momentum coefficients mu"),
     ("dropout", "--dropout", float, "dropout probabilities of hidden units"),
-    ("epochs", "--epochs", int, "epochs per run (default 10)"),
+    ("epochs", "--epochs", int, "epochs per run"),
     ("dtype", "--dtype", str, "float64 or float32"),
-    ("seed", "--seed", int, "seeds (default 0: every run starts from the same weights)"),
-    ("backend", "--backend", str, "numba or numpy (default: the Network's)"),
+    ("seed", "--seed", int, "seeds (0: every run starts from the same weights)"),
+    ("backend", "--backend", str, "numba or numpy (None: the Network's own choice)"),
 ]
 
 
@@ -57,12 +60,18 @@ def add_parser(subparsers):
                    help="layer sizes, e.g. 784 30 10 (default); several architectures as "
                         "784,30,10 784,100,10")
     for name, flag, kind, text in SWEPT:
-        p.add_argument(flag, dest=name, nargs="+", type=kind, default=None, metavar="V",
-                       help=text)
+        default = OPTIONS[name][0]
+        text = f"{text}; one or more values (default: {default})"
+        if name in options.IDEAS:   # the same flag and rule as every other command
+            options.add(p, name, nargs="+", default=None, help=text)
+        else:
+            p.add_argument(flag, dest=name, nargs="+", type=kind, default=None, metavar="V",
+                           help=text)
     p.add_argument("--random", type=positive_int, default=None, metavar="N",
                    help="sample N configurations instead of the full product (eta and lambda "
                         "log-uniform between the smallest and largest value given)")
-    p.add_argument("--random-seed", type=non_negative_int, default=0)
+    p.add_argument("--random-seed", type=non_negative_int, default=0, metavar="S",
+                   help="seed of the random sampling (not of the runs: see --seed)")
     p.add_argument("--training-cost", action="store_true",
                    help="also record the training cost before and after every epoch")
     p.add_argument("--out", metavar="DIR", default=None,
@@ -80,23 +89,20 @@ def add_parser(subparsers):
                         "processes here for the search (needs the dask extra)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="BLAS/numba threads per worker (default: cores // workers)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no line per finished run and no progress bar; the table and the "
-                        "choice are still printed")
+    options.add(p, "quiet", help="no line per finished run and no progress bar; the table "
+                                 "and the choice are still printed")
     p.add_argument("--top", type=non_negative_int, default=10,
                    help="rows of the table to print (all are in table.txt)")
     p.add_argument("--curves", type=positive_int, default=5,
                    help="how many of the best runs curves.png shows")
     p.add_argument("--no-plots", action="store_true", help="skip heatmap.png and curves.png")
     p.add_argument("--no-test", action="store_true", help="do not score the test set at all")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    p.add_argument("--data-path", metavar="DIR", default=None,
-                   help="folder holding the four IDX files (default: looked up)")
+    options.add(p, "dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    options.add(p, "data_path", default=None)
     p.add_argument("--data", metavar="FILE.npz", default=None,
                    help="use these arrays instead: X_train, y_train, X_val, y_val "
                         "(and optionally X_test, y_test)")
-    p.add_argument("--training-size", type=positive_int, default=None,
-                   help="use the first N training images only")
+    options.add(p, "training_size", default=None)
     p.add_argument("--validation-size", type=positive_int, default=None,
                    help="use the first N validation images only")
     p.set_defaults(run=run)
@@ -169,9 +175,9 @@ def run(args):
             return _run(args, progress)
         except KeyboardInterrupt as exc:
             what = "terminated (SIGTERM)" if exit_status(exc) == 143 else "interrupted"
-            print(f"{what} after {progress['done']} of {progress['total']} runs; they are kept "
-                  f"in {args.out or args.report}/results.jsonl; run the same command again to "
-                  f"finish the grid", file=sys.stderr)
+            print(f"{what} after {progress['done']} of {plural(progress['total'], 'run')}; "
+                  f"they are kept in {args.out or args.report}/results.jsonl; run the same "
+                  f"command again to finish the grid", file=sys.stderr)
             status = exit_status(exc)
     # The search has stopped and said so; an impatient second Ctrl-C must not interrupt the
     # interpreter's own shutdown (joining the pool's threads) with a traceback.
@@ -199,8 +205,8 @@ def _run(args, counts):
     where = f"on the Dask scheduler {args.scheduler}" if args.scheduler else \
         f"in {args.workers} worker process{'es' if args.workers != 1 else ''}" if args.workers \
         else "in this process"
-    print(f"Grid of {n_runs} runs ({', '.join(shown)}) on {len(data[0][1])} {name} training "
-          f"images, selecting on {len(data[1][1])} validation images, {where}; results in "
+    print(f"Grid of {plural(n_runs, 'run')} ({', '.join(shown)}) on {len(data[0][1])} {name} "
+          f"training images, selecting on {len(data[1][1])} validation images, {where}; results in "
           f"{args.out}/{grid.RESULTS_NAME}", flush=True)
     start = time.perf_counter()
     with progress_bar(n_runs, "runs", unit="run", quiet=args.quiet) as bar:
@@ -226,7 +232,8 @@ def _run(args, counts):
     if result.resumed:
         print(f"Resumed: {result.resumed} of {n_runs} runs were already finished and were "
               f"not repeated.")
-    print(f"{n_runs} runs in {time.perf_counter() - start:.1f} s. Best first (validation set):")
+    print(f"{plural(n_runs, 'run')} in {time.perf_counter() - start:.1f} s. Best first "
+          f"(validation set):")
     _present(args, result, args.out)
     return 0
 
@@ -242,7 +249,8 @@ def _report(args):
         raise UsageError(f"{folder / grid.RESULTS_NAME} holds no finished runs yet")
     result = grid.GridResult(spec=spec, rows=rows, out=folder)
     test = None if args.no_test else _report_test_data(args, spec["data"])
-    print(f"{len(rows)} runs in {folder / grid.RESULTS_NAME}. Best first (validation set):")
+    print(f"{plural(len(rows), 'run')} in {folder / grid.RESULTS_NAME}. Best first "
+          f"(validation set):")
     if test is not None:
         train, validation, test = test
         result.test = grid.score_test_set(result.best, train, validation, test, folder, spec)
@@ -296,7 +304,7 @@ def _present(args, result, out):
         note = "" if t["reproduced"] else " (warning: the retrained run did not reproduce " \
                                           "the grid's validation accuracy)"
         print(f"Test set, scored once for this configuration only (retrained "
-              f"{t['epochs_trained']} epochs with seed {t['config']['seed']}): "
+              f"{plural(t['epochs_trained'], 'epoch')} with seed {t['config']['seed']}): "
               f"{100 * t['test_accuracy']:.2f}% ({t['test_correct']} / {t['test_size']}){note}")
     if not args.no_plots:
         from ..plots.grid import plot_curves, plot_heatmaps

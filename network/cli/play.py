@@ -25,7 +25,9 @@ and exits with status 2.
 import numpy as np
 
 from ..errors import UsageError
-from .common import non_negative_int, output_file, positive_int
+from .common import output_file
+from . import options
+from .options import non_negative_int, positive_int
 
 STILL_FIGURES = {"vae": "the still figures of 'python chapters/vae_latent.py sliders tour'",
                  "digits": "'python -m network evaluate MODEL.json' for the accuracy"}
@@ -61,8 +63,7 @@ def add_parser(subparsers):
                    help="start with test image N on the pad (0 to 9999)")
     d.add_argument("--closest", type=positive_int, default=6, metavar="K",
                    help="how many closest training images to show (default 6, at most 12)")
-    d.add_argument("--seed", type=non_negative_int, default=None,
-                   help="seed of the 'random test image' button")
+    options.add(d, "seed", default=None, help="seed of the 'random test image' button")
     _add_save(d)
     d.set_defaults(run=run_digits)
     return p

@@ -17,6 +17,7 @@ an accuracy stuck at chance level is reported in the summary.
 """
 
 import secrets
+import threading
 import time
 
 import numpy as np
@@ -27,10 +28,11 @@ from ..errors import TrainingDiverged, UsageError
 from ..mlp.network import Network
 from ..mlp.resumable import resume, train
 from ..storage.signals import interruptible
-from .common import (Given, MetricsFile, add_checkpoint_arguments, add_data_arguments, adopt_settings,
-                     check_sizes_fit, damaged_settings, interrupted, load_splits, non_negative_float,
-                     non_negative_int, output_file, positive_float, positive_int,
-                     refuse_damaged, track_given)
+from . import options
+from .common import (Given, MetricsFile, add_checkpoint_arguments, add_data_arguments,
+                     adopt_settings, check_sizes_fit, damaged_settings, interrupted, load_splits,
+                     output_file, plural, refuse_damaged, track_given)
+from .options import positive_int
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total.)
@@ -45,28 +47,25 @@ def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a network on MNIST",
                               description="Train a Network by mini-batch SGD (the book's setup).")
     p.add_argument("--sizes", type=positive_int, nargs="+", default=[784, 30, 10], action=Given,
-                   help="layer sizes, e.g. 784 30 10 (default)")
+                   metavar="N", help="layer sizes")
     p.add_argument("--cost", choices=("quadratic", "cross-entropy", "log-likelihood"),
-                   default="cross-entropy", action=Given)
+                   default="cross-entropy", action=Given, help="the cost function")
     p.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "identity"),
                    default="sigmoid", action=Given, help="hidden-layer activation")
     p.add_argument("--init", choices=("default", "large"), default="default", action=Given,
                    help="default: weights N(0, 1/n_in); large: N(0, 1) as in chapter 1")
-    p.add_argument("--eta", type=positive_float, default=0.5, action=Given, help="learning rate")
-    p.add_argument("--epochs", type=non_negative_int, default=30, action=Given)
-    p.add_argument("--mini-batch-size", type=positive_int, default=10, action=Given)
-    p.add_argument("--lmbda", type=non_negative_float, default=0.0, action=Given,
-                   help="regularisation strength lambda (default 0)")
-    p.add_argument("--regularization", choices=("L2", "L1"), default="L2", action=Given)
-    p.add_argument("--momentum", type=float, default=0.0, action=Given,
-                   help="momentum coefficient mu")
-    p.add_argument("--dropout", type=non_negative_float, default=0.0, action=Given,
-                   help="probability of dropping each hidden unit")
-    p.add_argument("--training-size", type=positive_int, default=None, action=Given,
-                   help="train on the first N training images only")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", action=Given)
-    p.add_argument("--seed", type=non_negative_int, default=None, action=Given,
-                   help="random seed (default: drawn and recorded in the metrics)")
+    options.add(p, "eta", default=0.5, action=Given)
+    options.add(p, "epochs", default=30, action=Given)
+    options.add(p, "mini_batch_size", default=10, action=Given)
+    options.add(p, "lmbda", default=0.0, action=Given)
+    p.add_argument("--regularization", choices=("L2", "L1"), default="L2", action=Given,
+                   help="the penalty lmbda weighs")
+    options.add(p, "momentum", default=0.0, action=Given)
+    options.add(p, "dropout", default=0.0, action=Given)
+    options.add(p, "training_size", default=None, action=Given)
+    options.add(p, "dtype", choices=("float64", "float32"), default="float64", action=Given)
+    options.add(p, "seed", default=None, action=Given,
+                help="random seed (default: drawn, printed and recorded in the metrics)")
     add_data_arguments(p)
     track_given(p, ("dataset", "evaluation_set"))  # the data options come from common.py
     p.add_argument("--save", metavar="PATH", type=output_file,
@@ -74,7 +73,7 @@ def add_parser(subparsers):
     p.add_argument("--metrics", metavar="PATH", type=output_file,
                    help="write per-epoch metrics here (JSON)")
     add_checkpoint_arguments(p)
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    options.add(p, "quiet")
     p.set_defaults(run=run)
     _OPTIONS.update((a.dest, a) for a in p._actions)
     return p
@@ -145,7 +144,10 @@ def _run(args, progress):
                           [_row(r) for r in net.history])
     _announce(args, ck, seed, len(y_train), len(y_eval))
 
+    notice = _compile_notice(net)
+
     def report(network, record):
+        notice.cancel()
         row = _row(record)
         if not args.quiet:
             print(f"Epoch {row['epoch']}: {row['evaluation_correct']} / {len(y_eval)} "
@@ -160,8 +162,10 @@ def _run(args, progress):
                             evaluation_size=len(y_eval), probe=X_eval[:PROBE_ROWS])
     start = time.perf_counter()
     try:
+        notice.start()
         _train(args, ck, net, (X_train, y_train), (X_eval, y_eval), [watch, report],
                metrics.data["config"], saved)
+        notice.cancel()
     except TrainingDiverged as exc:
         metrics.finish({"diverged": {"epoch": exc.epoch, "mini_batch": exc.batch,
                                      "cause": exc.cause, "message": str(exc)}})
@@ -175,9 +179,26 @@ def _run(args, progress):
     return 0
 
 
+def _compile_notice(net):
+    """A timer that says, if the first epoch is slow, that numba is compiling the kernel
+    (the first run on a machine: ~5 s); a run that loads it from the cache never sees it."""
+    from ..mlp import kernels
+
+    compiling = net.backend == "numba" and not getattr(kernels.train_epoch, "signatures", True)
+
+    def say():
+        if compiling:
+            print("(compiling the training kernel for this machine, once: a few seconds; "
+                  "later runs load it from the cache)", flush=True)
+
+    timer = threading.Timer(1.5, say)
+    timer.daemon = True
+    return timer
+
+
 def _announce(args, ck, seed, n_train, n_eval):
     if ck is not None:
-        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: "
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {plural(args.epochs, 'epoch')}: "
               f"{args.sizes} ({args.cost}, {args.activation}), eta {args.eta}, mini-batch "
               f"{args.mini_batch_size}, lambda {args.lmbda}, seed {seed}", flush=True)
     else:
@@ -218,7 +239,7 @@ def _summary(args, epochs, watch, total):
                "final_accuracy": epochs[-1]["evaluation_accuracy"], "seconds": total}
     print(f"Best {args.evaluation_set} accuracy {100 * best['evaluation_accuracy']:.2f}% at "
           f"epoch {best['epoch']}; final {100 * epochs[-1]['evaluation_accuracy']:.2f}%; "
-          f"{len(epochs)} epochs in {total:.1f} s")
+          f"{plural(len(epochs), 'epoch')} in {total:.1f} s")
     saturation = watch.saturation()
     if saturation is not None:
         summary["saturated_at_chance"] = saturation

@@ -33,14 +33,17 @@ import numpy as np
 from ..errors import UsageError
 from ..base.optimizers import SGD, Adam
 from ..storage.signals import interruptible
-from .common import (MetricsFile, add_checkpoint_arguments, adopt_settings, damaged_settings, interrupted,
-                     non_negative_float, non_negative_int, output_file, positive_float, positive_int,
-                     refuse_damaged, track_given)
+from . import options
+from .common import (MetricsFile, add_checkpoint_arguments, add_data_arguments, adopt_settings,
+                     damaged_settings, interrupted, output_file, plural, refuse_damaged,
+                     track_given)
+from .options import non_negative_float, positive_int
 
 # The settings a checkpoint fixes: with --resume, giving one of these with another value
 # is an error.  (--epochs may change: it is the planned total; --data-path only says where.)
-FIXED_BY_CHECKPOINT = ("latent_dim", "hidden", "activation", "beta", "batch_size", "optimizer",
-                       "lr", "seed", "dtype", "dataset", "training_size", "test_size")
+FIXED_BY_CHECKPOINT = ("latent_dim", "hidden", "activation", "beta", "mini_batch_size",
+                       "optimizer", "eta", "seed", "dtype", "dataset", "training_size", "test_size")
+RENAMED = {"lr": "eta", "batch_size": "mini_batch_size"}   # settings of checkpoints written earlier
 _OPTIONS = {}  # dest -> argparse action, to check a checkpoint's settings like the options
 
 
@@ -55,34 +58,33 @@ def add_parser(subparsers):
                                    "60,000 MNIST training images; score on the 10,000 test images. "
                                    "With --checkpoint the run survives Ctrl-C, SIGTERM or a crash "
                                    "and --resume continues it, bit for bit.")
-    t.add_argument("--latent-dim", type=positive_int, default=20, help="size of z (default 20)")
-    t.add_argument("--hidden", type=positive_int, nargs="+", default=[400],
+    t.add_argument("--latent-dim", type=positive_int, default=20, metavar="K", help="size of z")
+    t.add_argument("--hidden", type=positive_int, nargs="+", default=[400], metavar="N",
                    help="encoder hidden widths, e.g. 400 or 512 256; the decoder mirrors them")
-    t.add_argument("--activation", choices=("relu", "silu", "tanh"), default="relu")
+    t.add_argument("--activation", choices=("relu", "silu", "tanh"), default="relu",
+                   help="hidden-layer activation")
     t.add_argument("--beta", type=non_negative_float, default=1.0,
                    help="weight of the KL term (1 = the ELBO)")
-    t.add_argument("--epochs", type=positive_int, default=10,
-                   help="epochs in all (default 10; with --resume it may raise the planned total)")
-    t.add_argument("--batch-size", type=positive_int, default=128)
-    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    t.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (Adam's lr or SGD's eta)")
-    t.add_argument("--seed", type=non_negative_int, default=None,
-                   help="random seed (default: drawn and recorded in the metrics)")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    t.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    t.add_argument("--data-path", metavar="DIR", default=None,
-                   help="folder holding the four IDX files (default: looked up)")
-    t.add_argument("--training-size", type=positive_int, default=None,
-                   help="train on the first N training images only (quick runs)")
-    t.add_argument("--test-size", type=positive_int, default=None,
+    options.add(t, "epochs", default=10,
+                help="epochs in all, counted from 0 when printed (with --resume it may raise "
+                     "the planned total)")
+    options.add(t, "mini_batch_size", default=128)
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="Adam (step size --eta is its lr) or plain SGD")
+    options.add(t, "eta", default=1e-3)
+    options.add(t, "seed", default=None,
+                help="random seed (default: drawn, printed and recorded in the metrics)")
+    options.add(t, "dtype", choices=("float32", "float64"), default="float32")
+    add_data_arguments(t, evaluation=False)
+    options.add(t, "training_size", default=None)
+    t.add_argument("--test-size", type=positive_int, default=None, metavar="N",
                    help="score on the first N test images only (quick runs)")
     t.add_argument("--save", metavar="PATH", type=output_file,
                    help="write the trained model here (.npz or .json)")
     t.add_argument("--metrics", metavar="PATH", type=output_file,
                    help="write per-epoch and per-step metrics here (JSON)")
     add_checkpoint_arguments(t, ', --epochs may raise the total')
-    t.add_argument("--quiet", action="store_true",
-                   help="print only the last epoch's line, and no progress bar")
+    options.add(t, "quiet", help="print only the last epoch's line, and no progress bar")
     t.set_defaults(run=run)
     track_given(t, (*FIXED_BY_CHECKPOINT, "epochs"))
     _OPTIONS.update((a.dest, a) for a in t._actions)
@@ -99,15 +101,17 @@ def load_vae_data(dataset="mnist", path=None, dtype=np.float32):
 
 def _settings_from_checkpoint(args, ck):
     """Put the checkpoint's settings into ``args``; refuse explicit options that contradict them."""
-    config, path = ck.config, args.resume
+    config, path = {RENAMED.get(k, k): v for k, v in ck.config.items()}, args.resume
+    ck.config.clear()
+    ck.config.update(config)
     bad = damaged_settings(config, (*FIXED_BY_CHECKPOINT, "epochs"), _OPTIONS)
     if not bad:  # the settings must also describe the model and the training in the file
         model, training = ck.model, ck.training
         actual = {"latent_dim": model.latent_dim, "hidden": list(model.hidden),
                   "activation": model.activation.name, "dtype": str(model.dtype),
-                  "beta": training["beta"], "batch_size": training["batch_size"],
+                  "beta": training["beta"], "mini_batch_size": training["batch_size"],
                   "training_size": training["training_size"], "optimizer": ck.optimizer.name,
-                  "lr": ck.optimizer.eta}
+                  "eta": ck.optimizer.eta}
         bad = [f"{k} differs from the file's model or training" for k, v in actual.items()
                if config[k] != v]
     refuse_damaged(path, bad, "python -m network vae train", "network.vae.resumable.resume")
@@ -182,10 +186,10 @@ def _start(args, ck, seed, n_train, n_test, n_pixels):
     from ..vae.model import VAE
 
     what = (f"VAE {n_pixels}-{'-'.join(map(str, args.hidden))}-{args.latent_dim} "
-            f"({args.activation}), beta {args.beta}, {args.optimizer} lr {args.lr}, batch "
-            f"{args.batch_size}")
+            f"({args.activation}), beta {args.beta}, {args.optimizer} eta {args.eta}, "
+            f"mini-batch {args.mini_batch_size}")
     if ck is not None:
-        print(f"Resuming {args.resume} after {ck.epochs_done} of {args.epochs} epochs: {what}, "
+        print(f"Resuming {args.resume} after {ck.epochs_done} of {plural(args.epochs, 'epoch')}: {what}, "
               f"seed {seed}", flush=True)
         # the planned total (raised if --epochs said so) and where the results go
         ck.config.update(epochs=args.epochs, save=args.save, metrics=args.metrics)
@@ -194,9 +198,9 @@ def _start(args, ck, seed, n_train, n_test, n_pixels):
     rng = np.random.default_rng(seed)
     model = VAE(args.latent_dim, args.hidden, args.activation, n_pixels, rng=rng,
                 dtype=np.dtype(args.dtype))
-    optimizer = Adam(args.lr) if args.optimizer == "adam" else SGD(args.lr)
+    optimizer = Adam(args.eta) if args.optimizer == "adam" else SGD(args.eta)
     config = {k: getattr(args, k) for k in ("latent_dim", "hidden", "activation", "beta",
-                                            "epochs", "batch_size", "optimizer", "lr",
+                                            "epochs", "mini_batch_size", "optimizer", "eta",
                                             "dtype", "dataset")}
     config.update(seed=seed, training_size=n_train, test_size=n_test, save=args.save,
                   metrics=args.metrics)
@@ -210,14 +214,14 @@ def _train(args, ck, model, optimizer, rng, config, X_train, X_test, callbacks, 
 
     if ck is not None:
         if ck.epochs_done == args.epochs:
-            print(f"{args.resume} already holds all {args.epochs} epochs; nothing to train")
+            print(f"{args.resume} already holds all {plural(args.epochs, 'epoch')}; nothing to train")
         resumable.resume(args.resume, X_train, X_test, epochs=args.epochs,
                          checkpoint=args.checkpoint or args.resume, callbacks=callbacks,
                          on_save=saved, loaded=ck, progress=not args.quiet)
     elif args.checkpoint:
-        resumable.train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+        resumable.train(model, X_train, args.epochs, args.mini_batch_size, optimizer, args.beta, rng,
                         X_test=X_test, checkpoint=args.checkpoint, config=config,
                         callbacks=callbacks, on_save=saved, progress=not args.quiet)
     else:
-        train(model, X_train, args.epochs, args.batch_size, optimizer, args.beta, rng,
+        train(model, X_train, args.epochs, args.mini_batch_size, optimizer, args.beta, rng,
               X_test=X_test, callbacks=callbacks, progress=not args.quiet)

@@ -1,7 +1,7 @@
 """The layers of chapter 6, each with its forward pass and its hand-derived backward pass.
 
-Three layer types, as in the book's network3.py, plus their backprop (chapter 6,
-problem 1; derivations in notes/chap6.md):
+Three layer types, as in the book's network3.py, plus their backprop (problem 6.1;
+derivations in notes/chap6.md):
 
 - ``ConvPoolLayer``: a valid, stride-1 convolution with F filters of C x k x k,
   2x2 max-pooling, then a shared bias per feature map and the activation.

@@ -1,9 +1,13 @@
 """ConvNetwork: a stack of chapter-6 layers trained by mini-batch SGD (network3.py's role).
 
 ``ConvNetwork(layers)`` chains ConvPoolLayer / FullyConnectedLayer layers and ends
-in a SoftmaxLayer; the cost is the log-likelihood (LOGLIK) plus, optionally, the
-L2 penalty of network3, (lmbda / 2n) sum of all squared weights (L2), n the
-training-set size.  Backprop is the layers' own ``backward`` in reverse order.
+in a SoftmaxLayer; the cost is the log-likelihood (LOGLIK) plus, optionally, an L2
+penalty on all weights, convolutional ones included, in the convention every trainer
+here shares, network2's (lmbda / 2n) sum w^2 (L2), n the training-set size.  network3
+itself adds lmbda m / (2n) sum w^2 (m the mini-batch size): to train with the strength
+of the book's chapter 6 "lmbda", pass ``base.regularization.network3_lmbda(lmbda, m)``
+(L2-NETWORK3), as chapters/chap6.py does.  Backprop is the layers' own ``backward`` in
+reverse order.
 
 Data: rows are examples.  ``X`` is (n, C*H*W) in the book's (C, H, W) flatten
 order (MNIST: (n, 784)), floats in [0, 1] or raw uint8 pixels (scaled by 1/255
@@ -169,6 +173,9 @@ class ConvNetwork:
             a = self.feedforward(X)
         else:
             a = self._forward(self._as_input(X), masks)
+        return self._cost(a, y, lmbda, n)
+
+    def _cost(self, a, y, lmbda, n):
         # (LOGLIK) -ln a_y, with the tiny floor only where a probability rounded to 0
         cost = -float(np.mean(np.log(np.maximum(a[np.arange(len(y)), y],
                                                 np.finfo(a.dtype).tiny))))
@@ -179,19 +186,26 @@ class ConvNetwork:
     # ---- training -----------------------------------------------------------------
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data=None,
-            test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None, progress=True):
+            test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None, monitor=(),
+            progress=True):
         """Mini-batch SGD on the log-likelihood (+ L2), network3's signature.
 
         ``augment``, if given, is called at the start of every epoch as
         ``augment(X, rng)`` with the training inputs and the network's generator and
         returns that epoch's inputs, same shape and dtype (labels unchanged): data
-        expanded on the fly, e.g. ``network.data.expansion.random_shifts`` (problem 6.7).
+        expanded on the fly, e.g. ``network.data.expansion.random_distortions``
+        (problem 6.8).
 
         After each epoch a record ``{"epoch" (from 0), "seconds", "eta",
         "validation_accuracy", "test_accuracy"}`` (accuracies as fractions, for the
-        sets given) is appended to ``self.history``; each callback is called as
+        sets given) is appended to ``self.history``.  ``monitor`` adds the overfitting
+        diagnostics of problem 6.10, any of "training_accuracy", "training_cost" (on
+        the training data as given, not augmented) and "validation_cost": costs are
+        ``total_cost`` with the same L2 term for both sets, so their difference is the
+        data term's (base/overfitting.py reads them).  Each callback is called as
         ``cb(network, record)`` and may stop training by returning True.  NaN or
-        infinite weights end training with TrainingDiverged.  Returns ``self.history``.
+        infinite weights or costs end training with TrainingDiverged.  Returns
+        ``self.history``.
 
         ``progress``: a bar over each epoch's mini-batches, drawn only when stdout is a
         terminal (an epoch takes seconds to a minute; network/base/progress.py).
@@ -203,6 +217,7 @@ class ConvNetwork:
         callbacks = training_arguments(epochs, mini_batch_size, eta, len(y), lmbda=lmbda,
                                        callbacks=callbacks)
         weight_decay(eta, lmbda, len(y))
+        monitor = self._monitored(monitor, val is not None)
         self.optimizer = SGD(eta)                      # a callback may change optimizer.eta
         self.training_set_size = len(y)
         for _ in range(epochs):
@@ -216,15 +231,49 @@ class ConvNetwork:
             self.history.append(record)
             check_epoch(record["epoch"], self._named_parameters(), {}, self.optimizer)
             for key, data in (("validation_accuracy", val), ("test_accuracy", test)):
-                if data is not None:
+                if data is not None and not (key == "validation_accuracy" and
+                                             "validation_cost" in monitor):
                     record[key] = self.accuracy(data) / len(data[1])
-            if val is not None:   # the key base/schedules.py watches, so its rules apply here
+            self._monitor(record, monitor, (X, y), val, lmbda)
+            if val is not None:   # the keys base/schedules.py watches, so its rules apply here
                 record["evaluation_accuracy"] = record["validation_accuracy"]
+                if "validation_cost" in record:
+                    record["evaluation_cost"] = record["validation_cost"]
             if verbose:
                 self._print_epoch(record)
             if stop_requested(callbacks, self, record):
                 break
         return self.history
+
+    MONITORS = ("training_accuracy", "training_cost", "validation_cost")
+
+    def _monitored(self, monitor, have_validation):
+        monitor = tuple(monitor)
+        unknown = [m for m in monitor if m not in self.MONITORS]
+        if unknown:
+            raise UsageError(f"monitor: unknown {unknown[0]!r}; choose from "
+                             f"{', '.join(self.MONITORS)}")
+        if "validation_cost" in monitor and not have_validation:
+            raise UsageError("monitor 'validation_cost' needs validation_data")
+        return monitor
+
+    def _monitor(self, record, monitor, training, validation, lmbda):
+        """(Problem 6.10) cost and accuracy of one forward pass per set, into the record;
+        a cost that is not finite stops training like a non-finite weight."""
+        n = len(training[1])
+        sets = []
+        if "training_accuracy" in monitor or "training_cost" in monitor:
+            sets.append(("training", training))
+        if "validation_cost" in monitor:
+            sets.append(("validation", validation))
+        costs = {}
+        for name, (X, y) in sets:
+            a = self.feedforward(X)                                    # (n, n_out)
+            record[f"{name}_accuracy"] = float(np.mean(np.argmax(a, axis=1) == y))
+            if name == "validation" or "training_cost" in monitor:
+                record[f"{name}_cost"] = costs[f"{name}_cost"] = self._cost(a, y, lmbda, n)
+        if costs:
+            check_epoch(record["epoch"], [], costs, self.optimizer)
 
     def _train_epoch(self, X, y, mini_batch_size, lmbda, done=lambda n: None):
         """One pass over (X, y) in a fresh random order, one SGD step per mini-batch;
@@ -251,9 +300,12 @@ class ConvNetwork:
     @staticmethod
     def _print_epoch(record):
         parts = [f"Epoch {record['epoch']}: {record['seconds']:.1f} s"]
-        for key in ("validation_accuracy", "test_accuracy"):
+        for key in ("training_accuracy", "validation_accuracy", "test_accuracy"):
             if key in record:
                 parts.append(f"{key.split('_')[0]} accuracy {record[key]:.2%}")
+        for key in ("training_cost", "validation_cost"):
+            if key in record:
+                parts.append(f"{key.split('_')[0]} cost {record[key]:.4f}")
         print(", ".join(parts), file=sys.stdout, flush=True)
 
     def _augmented(self, augment, X):

@@ -32,7 +32,7 @@ import signal
 import threading
 
 from ..errors import NNDLError, UsageError
-from ..storage.signals import held
+from ..storage.signals import deferred
 from .executor import THREAD_VARIABLES, DatasetRef, default_threads, run_config
 
 CONNECT_SECONDS = 3
@@ -146,7 +146,7 @@ def connect(scheduler, threads=None):
         cluster = Cluster(None, log_level=log.level)
         log.setLevel(logging.ERROR)
         try:
-            with held():   # an interrupt now waits for the workers, then ends them at once
+            with deferred():   # an interrupt now waits for the workers, then ends them at once
                 cluster.local = distributed.LocalCluster(   # every port on 127.0.0.1, any free
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",

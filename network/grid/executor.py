@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ..storage.signals import held
+from ..storage.signals import deferred
 from ..storage.training_state import fingerprint
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -46,7 +46,7 @@ def data_fingerprint(train, validation, name=None):
 
 # ---- one run (executes in a worker) -------------------------------------------------
 
-_WORKER = {"data": None, "prepared": {}, "ref": None, "all_started": None}
+_WORKER = {"data": None, "prepared": {}, "ref": None}
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _load_dataset(ref):
         _WORKER.update(data=(train, validation), prepared={}, ref=ref)
 
 
-def _init_worker(data, threads, all_started=None):
+def _init_worker(data, threads, started=None):
     """Process-pool initializer: keep the data for every run, pin numba's threads.
 
     The BLAS variables must be in the environment before numpy loads, which in
@@ -107,7 +107,7 @@ def _init_worker(data, threads, all_started=None):
     """
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)
-    _WORKER.update(data=data, prepared={}, ref=None, all_started=all_started)
+    _WORKER.update(data=data, prepared={}, ref=None)
     numba = sys.modules.get("numba")   # only if this worker has loaded it (network/base/jit.py)
     if numba is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -115,6 +115,11 @@ def _init_worker(data, threads, all_started=None):
     # (it stops the search and ends its workers); a worker whose parent died ends itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    if started is not None:
+        try:   # every worker waits for the others, so the pool starts all of them at once
+            started.wait(timeout=120)
+        except threading.BrokenBarrierError:
+            return
 
 
 def _exit_when_orphaned(parent, every=0.5):
@@ -123,13 +128,6 @@ def _exit_when_orphaned(parent, every=0.5):
     while os.getppid() == parent:
         time.sleep(every)
     os._exit(1)
-
-
-def _started():
-    """The warm-up task of ``local_executor``: returns only once every worker holds one, so
-    each runs in a process of its own and all of them have finished starting."""
-    _WORKER["all_started"].wait(timeout=300)
-    return thread_settings()
 
 
 def stop_now(executor):
@@ -267,10 +265,7 @@ def local_executor(workers, threads=None, data=None):
     own environment while it starts the children (the 'spawn' context starts a
     fresh interpreter that inherits that environment, so numpy and numba read
     the values when the child first imports them), then restores its own.  The
-    children are started here, eagerly, by one warm-up task each that waits at a
-    barrier for the others (a pool hands a second task to an idle first child
-    instead of starting the second, and a child still unpickling its start-up
-    data when the search is interrupted dies with a traceback of its own).  ``data``
+    children are started here, eagerly, by one warm-up task each.  ``data``
     ((X, y) training, (X, y) validation) is handed to every worker once, through
     the initializer; ``run_grid`` on the same data then sends none with the runs,
     so one pool can serve several grids.
@@ -280,24 +275,33 @@ def local_executor(workers, threads=None, data=None):
         raise UsageError(f"workers and threads must be >= 1, got {workers} and {threads}")
     saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
     os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
+    # Ctrl-C or SIGTERM now would cut a child's start (the data it is being sent) in half,
+    # before the pool even knows it: the signal waits until every worker is up.
     pool = None
     try:
-        # Ctrl-C waits until the children have started: one cut off while it reads its
-        # start-up data from the pipe would die with a traceback of its own.
-        with held():
-            context = multiprocessing.get_context("spawn")
-            pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                          initializer=_init_worker,
-                                          initargs=(data, threads, context.Barrier(workers)))
-            if data is not None:  # run_grid then sends no data with the tasks
-                pool.grid_data_sha256 = data_fingerprint(*data)["sha256"]
-            warm = [pool.submit(_started) for _ in range(workers)]  # starts each child
-            for f in warm:
-                f.result()
-    except BaseException:
+        with deferred():
+            pool = _start_pool(workers, threads, data, saved)
+    except BaseException:     # the interrupt that waited: the workers just started end too
         if pool is not None:
             stop_now(pool)
         raise
+    return pool
+
+
+def _start_pool(workers, threads, data, saved):
+    try:
+        context = multiprocessing.get_context("spawn")
+        # A barrier every worker's initializer waits at: without it, one worker can take
+        # every warm-up task while the pool starts the next only later, outside this
+        # interrupt-safe stretch (and a Ctrl-C then cuts that start in half).
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                      initializer=_init_worker,
+                                      initargs=(data, threads, context.Barrier(workers)))
+        if data is not None:  # run_grid then sends no data with the tasks
+            pool.grid_data_sha256 = data_fingerprint(*data)["sha256"]
+        warm = [pool.submit(thread_settings) for _ in range(workers)]  # starts each child
+        for f in warm:
+            f.result()
     finally:
         for var, value in saved.items():
             if value is None:

@@ -1,7 +1,7 @@
 """Feedforward and backpropagation over a whole mini-batch at once (chapter 2).
 
 This is the plain NumPy reference: the equations of chapter 2 written as matrix
-products, with rows as examples (chapter 2, problem 5).  For a mini-batch of m
+products, with rows as examples (problem 2.5).  For a mini-batch of m
 examples, ``A^0 = X`` is (m, n_0) and layer l computes
 
     Z^l = A^{l-1} W^{lT} + b^{lT}     (m, n_l)      (FF)

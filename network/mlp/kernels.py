@@ -14,13 +14,17 @@ and each mini-batch goes through stages named for their equations,
 ``_feedforward`` (FF) with (DROPOUT), ``_backpropagate`` (BP1) and (BP2),
 ``_penalty_step`` (L2)/(L1) and ``_gradient_step`` (BP3)/(BP4), with (MOMENTUM)
 around the last two.  A stage goes example by example through small helpers for
-one layer's row (``_activate_row``, ``_output_error``, ``_hidden_error``, ...),
-which numba copies into the stage (``inline`` in network/base/jit.py).  The
-arguments come grouped in named tuples (network/mlp/layout.py: ``TrainingSet``,
-``Hyperparameters``, ``Workspace``, a table of ``Layer`` rows), and each stage
-unpacks them once, at its top: taking an array out of a tuple
-costs two atomic reference-count updates, and inside the loop over examples that
-was measured at up to ~7% of the epoch.
+one layer's row (``_activate_row``, ``_output_error``, ``_hidden_error``, ...).
+numba copies the helpers into the stages and the stages into ``train_epoch``
+(``inline`` in network/base/jit.py): what runs is one function, as before the
+epoch was split.  The arguments come grouped in named tuples
+(network/mlp/layout.py: ``TrainingSet``, ``Hyperparameters``, ``Workspace``, a
+table of ``Layer`` rows), and ``train_epoch`` first takes them as views numba does
+not reference-count (``borrowed`` in network/base/jit.py): numba updates an
+array's count, atomically, whenever the array is passed, sliced or taken out of a
+tuple, and with the stages as calls that was ~45 updates an example, which at
+mini-batch 1 made the epoch ~15% slower than before the split (docs/speed.md,
+"The epoch in stages").
 
 How it differs from the matrix form, and why (same numbers, other order):
 
@@ -38,9 +42,6 @@ How it differs from the matrix form, and why (same numbers, other order):
   gives, made the whole epoch ~8% slower.)  The per-example buffers
   (``layout.workspace``) start on cache lines too: numba's own np.zeros promises 32
   bytes, and the epoch's speed varied by a few percent with where they landed.
-* The first layer's two sparse loops, (FF) and (BP4), stay calls, not copied into
-  their stage (measured ~4% faster than the same loops written inside the big
-  loop, where the register allocator kept their variables on the stack).
 * The mini-batch gradient is never stored: after the backward pass of the
   whole mini-batch (with the old weights), each example's contribution
   (eta/m) a_k delta_j is subtracted from the weights (or the velocity) in place.
@@ -64,6 +65,7 @@ multiply-add alone was tried and was no faster: the loops wait on memory).
 import numpy as np
 
 from ..base.jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
+from ..base.jit import borrowed
 from ..base.jit import inline as _inline
 from ..base.jit import jit as _jit
 from .layout import (ALIGN, FOLD_EVERY, PENALTY_L1, PENALTY_L2, QUADRATIC, RELU, SIGMOID, SILU,
@@ -107,7 +109,7 @@ def _prime(code, z, a):
     return 1.0                             # identity
 
 
-@_jit
+@_inline
 def _sparse_forward(z, W, width, values, indices, p, p_end, lut):
     """(FF) z += W^1 x over the non-zero inputs p..p_end of one example: x_k = 0 adds 0.
     W is W^1T flat, row k at k*width.  Four rows at a time: a quarter of the loads
@@ -132,7 +134,7 @@ def _sparse_forward(z, W, width, values, indices, p, p_end, lut):
         p += 1
 
 
-@_jit
+@_inline
 def _sparse_update(T, width, values, indices, p, p_end, lut, g):
     """(BP4) row k of T -= x_k g for the non-zero inputs p..p_end of one example, with
     g = (eta/m) delta^1: dC/dw_jk = x_k delta_j, and a zero pixel contributes 0."""
@@ -259,7 +261,7 @@ def _hidden_error(W, width, ws, d_next, s, d):
 
 # ---- one mini-batch: the stages ------------------------------------------------------
 
-@_jit
+@_inline
 def _feedforward(data, batch, following, params, ws, layers, hyper, work, draws):
     """(FF) z^l = W^l a^{l-1} + b^l, a^l = sigma(z^l) for l = 1..L and every example of
     the mini-batch (batch[i] in row i of ``work``), (DROPOUT) on the hidden layers with
@@ -307,7 +309,7 @@ def _feedforward(data, batch, following, params, ws, layers, hyper, work, draws)
                     _drop_out(a, s, draws[q:q + lay.n_out], hyper.dropout, hyper.keep)
 
 
-@_jit
+@_inline
 def _backpropagate(data, batch, params, ws, layers, hyper, work):
     """(BP1) then (BP2) down to layer 1 for every example of the mini-batch, with the
     weights as they were before this step (the update comes after)."""
@@ -327,7 +329,7 @@ def _backpropagate(data, batch, params, ws, layers, hyper, work):
                           D[i, below:below + lay.n_in])
 
 
-@_jit
+@_inline
 def _penalty_step(params, target, n_w, hyper):
     """The penalty's gradient term, (L2) (lambda/n) w or (L1) (lambda/n) sgn(w), times eta,
     from ``target`` (the weights, or the velocity with momentum); biases are not
@@ -342,7 +344,7 @@ def _penalty_step(params, target, n_w, hyper):
             target[q] -= (hyper.eta * hyper.lmbda_n) * sgn     # (L1) sgn(0) = 0
 
 
-@_jit
+@_inline
 def _gradient_step(data, batch, target, step, ws, layers, work):
     """(BP3)/(BP4) target -= (eta/m) sum_x dC_x/d(b, w), one example's contribution at a
     time (the mini-batch gradient is never stored); ``step`` = eta/m.  With W = ws * V
@@ -405,6 +407,10 @@ def train_epoch(data, order, mb_size, params, velocity, layers, hyper, work, uni
     Returns the index of the first mini-batch after which some parameter is not
     finite when ``check_each_batch`` (and stops there), else -1 without checking.
     """
+    # Views numba does not reference-count (see ``borrowed``): ~45 atomic updates an
+    # example at mini-batch 1 otherwise.  The arguments keep the arrays alive.
+    data, order, params, velocity, layers, work, uniforms = borrowed(
+        (data, order, params, velocity, layers, work, uniforms))
     n = order.shape[0]
     L = layers.shape[0]
     n_w = _layer(layers, 0).b_off                  # the weights come first in params

@@ -8,7 +8,7 @@ descent.  It keeps the book's names and storage (``sizes``, ``num_layers``,
 costs, activations, L1/L2, dropout, momentum, the two initialisations.
 
 What it fixes (REFERENCE.md section 3): Python 3; backprop is matrix-based over
-the whole mini-batch (chapter 2, problem 5); the caller's data is never shuffled
+the whole mini-batch (problem 2.5); the caller's data is never shuffled
 in place; training and evaluation data may be in either layout, no ``convert``
 flag; the regularisation term of ``total_cost`` uses the training-set size; the
 cross-entropy never takes log 0; ``sigmoid`` never overflows; each monitored
@@ -188,7 +188,7 @@ class Network:
         ``Epoch j: correct / n``.
 
         Beyond the book: ``regularization`` "L2" or "L1" (strength ``lmbda``);
-        ``momentum`` mu (problem 26) or any ``optimizer`` from base/optimizers.py;
+        ``momentum`` mu (problem 3.26) or any ``optimizer`` from base/optimizers.py;
         ``dropout`` p for hidden units; ``callbacks``, each called as
         ``cb(network, record)`` after every epoch with that epoch's record (also
         appended to ``self.history``), stop training by returning True.

@@ -1,5 +1,6 @@
-"""Curves and bars: accuracy and cost per epoch, the book's overfitting panels, gradient
-norms per layer (chapter 5), and the chapter 5 interval-width problem.
+"""Curves and bars: accuracy and cost per epoch, the book's overfitting panels, the
+overfitting diagnostics of problem 6.10, gradient norms per layer (chapter 5), and the
+chapter 5 interval-width problem.
 
 Every function takes plain lists or arrays (what an experiment saved) and a path,
 draws one figure and writes it (network/plots/render.py).  Nothing here trains.
@@ -91,3 +92,29 @@ def interval_width(path, w, width, title, best=None):
     curves = {"interval width": {"x": list(w), "y": list(width)}}
     hl = {f"max {best[1]:.3f} at |w| = {best[0]:.2f}": best[1]} if best else None
     return line_plot(path, curves, title, xlabel="|w|", ylabel="width", hlines=hl)
+
+
+def overfitting(path, runs, title):
+    """Problem 6.10's diagnostics: for each run (label -> base/overfitting.py's report), the
+    training and evaluation accuracy, the two costs, and the accuracy gap, per epoch.
+    The epoch of the lowest evaluation cost is marked on the cost panel."""
+    fig, axes = subplots(1, 3, figsize=(14, 4))
+    for k, (label, r) in enumerate(runs.items()):
+        colour = f"C{k}"
+        axes[0].plot(r["training_accuracy"], color=colour, ls="--", label=f"{label}: training")
+        axes[0].plot(r["evaluation_accuracy"], color=colour, label=f"{label}: evaluation")
+        axes[1].plot(r["training_cost"], color=colour, ls="--", label=f"{label}: training")
+        axes[1].plot(r["evaluation_cost"], color=colour, label=f"{label}: evaluation")
+        low = r["lowest_cost_epoch"]
+        axes[1].plot([low], [r["evaluation_cost"][low]], "o", color=colour, ms=5)
+        axes[2].plot(r["accuracy_gap"], color=colour, label=label)
+    axes[0].set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    axes[1].set(title="cost (dot: lowest evaluation cost)", xlabel="epoch", ylabel="cost")
+    axes[2].set(title="gap: training - evaluation accuracy", xlabel="epoch",
+                ylabel="percentage points")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)

@@ -5,8 +5,11 @@ batch system's time limit) would end the process on the spot.  Inside
 ``interruptible()`` SIGTERM raises ``Terminated``, a ``KeyboardInterrupt``
 subclass, so every ``except KeyboardInterrupt``/``finally`` runs the same way
 for both; ``exit_status`` gives the shell's convention, 128 + signal number
-(130 for SIGINT, 143 for SIGTERM).  ``held()`` holds both back for a moment
-that must not be cut in half (starting worker processes) and delivers them after.
+(130 for SIGINT, 143 for SIGTERM).
+
+Only the first signal raises: a second Ctrl-C while the first is being handled
+(saving what finished, ending worker processes) is ignored rather than allowed to
+cut that clean-up short.
 
 Left out on purpose: SIGHUP, SIGQUIT, Windows console events, and anything
 that writes state from inside a signal handler -- the handler only raises.
@@ -23,24 +26,53 @@ class Terminated(KeyboardInterrupt):
     signum = signal.SIGTERM
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
+_state = {"stopping": False, "deferring": 0, "pending": None}
+
+
+def _interrupt(signum, frame):
+    """The first SIGINT or SIGTERM raises (or, inside ``deferred()``, waits until it ends);
+    any later one is ignored: the first is already ending the run, and a second Ctrl-C
+    (as impatient people do) must not land in the middle of the clean-up that saves
+    what finished and ends the workers."""
+    if _state["stopping"] or _state["pending"] is not None:
+        return
+    if _state["deferring"]:
+        _state["pending"] = signum
+        return
+    _state["stopping"] = True
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def deferred():
+    """Within the block an interrupt waits, and is raised when the block ends: for steps
+    that must not be cut in half (starting worker processes while their data is sent)."""
+    _state["deferring"] += 1
+    try:
+        yield
+    finally:
+        _state["deferring"] -= 1
+        signum, _state["pending"] = _state["pending"], None
+        if signum is not None and not _state["deferring"]:
+            _interrupt(signum, None)
 
 
 @contextlib.contextmanager
 def interruptible():
-    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated.
+    """Within the block, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated --
+    the first of them only; later ones are ignored while the run cleans up and ends.
 
-    SIGINT gets Python's default handler even if the process inherited it
-    ignored (a background job of a non-interactive shell), since a training
-    run promises to stop cleanly on Ctrl-C.  The old handlers come back on exit.
-    Outside the main thread (where signals cannot be handled) it does nothing.
+    SIGINT is handled even if the process inherited it ignored (a background job of
+    a non-interactive shell), since a training run promises to stop cleanly on
+    Ctrl-C.  The old handlers come back on exit.  Outside the main thread (where
+    signals cannot be handled) it does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    _state.update(stopping=False, pending=None)
+    old_int = signal.signal(signal.SIGINT, _interrupt)
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield
     finally:
@@ -52,27 +84,3 @@ def exit_status(interrupt):
     """128 + the signal number: 143 for Terminated, 130 for any other KeyboardInterrupt."""
     signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
     return 128 + int(signum)
-
-
-@contextlib.contextmanager
-def held():
-    """Within the block, SIGINT and SIGTERM are held back; on leaving it, the first one that
-    arrived is delivered to whatever handler was there before.
-
-    For the few steps an interrupt would leave half done: a worker process whose
-    start-up data was cut off mid-write dies with a traceback of its own.  Outside
-    the main thread it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived = []
-    old = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum))
-           for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in old.items():
-            signal.signal(signum, handler)
-        if arrived:
-            signal.raise_signal(arrived[0])
