@@ -15,13 +15,12 @@ epoch.
 Deliberately left out: the SVM baseline (it needs scikit-learn).
 """
 
-import json
-
 import numpy as np
 
 import common
 from network import plots
 from network.base.activations import Sigmoid
+from network.errors import UsageError
 from network.mlp.network import load as load_network
 
 chapter = common.Chapter("chap1", __doc__.split("\n")[0])
@@ -57,7 +56,7 @@ def _three_seeds(ctx, sizes, eta, label):
 def net30(ctx):
     net, result = _three_seeds(ctx, [784, 30, 10], 3.0, "[784,30,10] eta 3.0")
     net.save(ctx.path(".model.json"))   # the first seed's; reused by binary-output and hidden-weights
-    return {**result, "book": {"best": 95.42, "epoch0": 91.29}}
+    return {**result, "book": {"best": 0.9542, "epoch0": 0.9129}}
 
 
 @chapter.experiment("net100", "[784,100,10], eta 3.0, 30 epochs, 3 seeds (the book: 96.59%)")
@@ -66,19 +65,19 @@ def net100(ctx):
     # saturation (z has standard deviation ~7), where the quadratic cost learns slowly;
     # the book's footnote warns that some runs do much worse.  Hence three seeds.
     _, result = _three_seeds(ctx, [784, 100, 10], 3.0, "[784,100,10] eta 3.0")
-    return {**result, "book": {"best": 96.59}}
+    return {**result, "book": {"best": 0.9659}}
 
 
 @chapter.experiment("eta-small", "[784,100,10], eta 0.001: far too slow (the book: 11.39% -> 21.42%)")
 def eta_small(ctx):
     _, run = _run(ctx, [784, 100, 10], 0.001, 30)
-    return {"runs": {"[784,100,10] eta 0.001": run}, "book": {"first": 11.39, "final": 21.42}}
+    return {"runs": {"[784,100,10] eta 0.001": run}, "book": {"first": 0.1139, "final": 0.2142}}
 
 
 @chapter.experiment("eta-large", "[784,30,10], eta 100: far too fast (the book: ~10%, chance)")
 def eta_large(ctx):
     _, run = _run(ctx, [784, 30, 10], 100.0, 30)
-    return {"runs": {"[784,30,10] eta 100": run}, "book": {"best": 10.0}}
+    return {"runs": {"[784,30,10] eta 100": run}, "book": {"best": 0.10}}
 
 
 @chapter.experiment("no-hidden", "exercise 1.8: [784,10] with no hidden layer, eta 3.0, 30 epochs, large and 1/sqrt(n) init")
@@ -93,9 +92,9 @@ def no_hidden(ctx):
 
 
 def _plot_runs(result, out, ylim=None):
-    curves = {label: run["accuracy"] for label, run in result["runs"].items()}
-    hl = {f"book {result['book']['best']}%": result["book"]["best"]} \
-        if "best" in result.get("book", {}) else None
+    curves = {label: common.percents(run["accuracy"]) for label, run in result["runs"].items()}
+    book = result.get("book", {}).get("best")
+    hl = {f"book {book:.2%}": 100 * book} if book is not None else None
     path = out / f"{result['experiment']}.png"
     return [plots.line_plot(path, curves, f"chapter 1: {result['title']}",
                                ylabel="test accuracy (%)", markers=True, hlines=hl, ylim=ylim)]
@@ -114,16 +113,16 @@ def darkness(ctx):
     means = np.array([dark_tr[ytr == d].mean() for d in range(10)])   # (10,)
     dark_te = Xte.sum(axis=1, dtype=np.int64)
     guess = np.argmin(np.abs(dark_te[:, None] - means[None, :]), axis=1)   # nearest mean darkness
-    acc = 100.0 * float(np.mean(guess == yte))
-    print(f"average darkness: {int(np.sum(guess == yte))} / {len(yte)} correct ({acc:.2f}%)")
-    return {"accuracy": acc, "mean_darkness": (means / 255).tolist(), "book": {"accuracy": 22.25}}
+    acc = float(np.mean(guess == yte))
+    print(f"average darkness: {int(np.sum(guess == yte))} / {len(yte)} correct ({acc:.2%})")
+    return {"accuracy": acc, "mean_darkness": (means / 255).tolist(), "book": {"accuracy": 0.2225}}
 
 
 @chapter.plotter("darkness")
 def plot_darkness(result, out):
     return [plots.bar_plot(out / "darkness.png", [str(d) for d in range(10)],
                               result["mean_darkness"],
-                              f"mean darkness per digit (baseline: {result['accuracy']:.2f}%)",
+                              f"mean darkness per digit (baseline: {result['accuracy']:.2%})",
                               "sum of pixel values", annotate="{:.0f}")]
 
 
@@ -131,7 +130,10 @@ def _trained_net30(ctx):
     """The network saved by the net30 experiment of this run mode, or a fresh one."""
     meta, model = ctx.out / "net30.json", ctx.out / "net30.model.json"
     if meta.exists() and model.exists():
-        saved = json.loads(meta.read_text())
+        try:
+            saved = common.load_result(meta, "python chapters/chap1.py net30")
+        except UsageError:
+            saved = {}                           # unreadable or from an older version: train
         if saved.get("quick") == ctx.quick and saved.get("seed") == ctx.seed:
             print(f"   using the network saved by net30 ({model})")
             return load_network(model)
@@ -158,11 +160,11 @@ def binary_output(ctx):
     w, b = binary_layer()
     bits = Sigmoid.fn(a @ w.T + b.T)                       # (n, 10) @ (10, 4) -> (n, 4)
     code = ((bits > 0.5).astype(int) * (1 << np.arange(4))).sum(axis=1)   # read the bits as a number
-    acc_bits = 100.0 * float(np.mean(code == yte))
-    acc_argmax = 100.0 * float(np.mean(np.argmax(a, axis=1) == yte))
-    agree = 100.0 * float(np.mean(code == np.argmax(a, axis=1)))
-    print(f"4-bit output: {int(np.sum(code == yte))} / {len(yte)} correct ({acc_bits:.2f}%); "
-          f"argmax of the 10 outputs: {acc_argmax:.2f}%; codes agreeing with argmax: {agree:.2f}%")
+    acc_bits = float(np.mean(code == yte))
+    acc_argmax = float(np.mean(np.argmax(a, axis=1) == yte))
+    agree = float(np.mean(code == np.argmax(a, axis=1)))
+    print(f"4-bit output: {int(np.sum(code == yte))} / {len(yte)} correct ({acc_bits:.2%}); "
+          f"argmax of the 10 outputs: {acc_argmax:.2%}; codes agreeing with argmax: {agree:.2%}")
     return {"accuracy_bits": acc_bits, "accuracy_argmax": acc_argmax, "agreement": agree,
             "weights": w.tolist(), "invalid_codes": int(np.sum(code > 9))}
 
@@ -181,7 +183,7 @@ def masks(ctx):
                                eval_name="validation")
         weights[cost.replace("-", "_")] = net.weights[0]               # (10, 784)
     ctx.save_npz(**weights)
-    return {"runs": runs, "seed_reference": {"quadratic": 91.0, "cross-entropy": 90.7}}
+    return {"runs": runs, "seed_reference": {"quadratic": 0.910, "cross-entropy": 0.907}}
 
 
 @chapter.plotter("masks")
@@ -190,7 +192,7 @@ def plot_masks(result, out):
     with np.load(out / "masks.npz", allow_pickle=False) as f:
         for cost, run in result["runs"].items():
             w = f[cost.replace("-", "_")]
-            label = f"[784,10] {cost}, val {run['final']:.2f}%"
+            label = f"[784,10] {cost}, val {run['final']:.2%}"
             titles = [f"digit {d}" for d in range(10)]
             figures.append(plots.weight_grid(out / f"masks-{cost}.png", w, titles, label))
             figures.append(plots.weight_gif(out / f"masks-{cost}.gif", w, titles, label))
@@ -202,7 +204,7 @@ def hidden_weights(ctx):
     net = _trained_net30(ctx)
     ctx.save_npz(w1=net.weights[0])                                    # (30, 784)
     _, _, test = ctx.data()
-    return {"test_accuracy": common.percent(net, test)}
+    return {"test_accuracy": common.accuracy(net, test)}
 
 
 @chapter.plotter("hidden-weights")
@@ -210,7 +212,7 @@ def plot_hidden(result, out):
     with np.load(out / "hidden-weights.npz", allow_pickle=False) as f:
         w = f["w1"]
     titles = [f"hidden unit {j}" for j in range(len(w))]
-    label = f"[784,30,10] first layer (test {result['test_accuracy']:.2f}%)"
+    label = f"[784,30,10] first layer (test {result['test_accuracy']:.2%})"
     return [plots.weight_grid(out / "hidden-weights.png", w, titles, label),
             plots.weight_gif(out / "hidden-weights.gif", w, titles, label, seconds_per_frame=0.4)]
 
@@ -233,7 +235,8 @@ def eta_sweep(ctx):
 def plot_sweep(result, out):
     etas = [run["eta"] for run in result["runs"].values()]
     return [plots.line_plot(out / "eta-sweep.png",
-                               {"best validation accuracy": {"x": etas, "y": [r["best"] for r in result["runs"].values()]}},
+                               {"best validation accuracy": {"x": etas, "y": common.percents(
+                                   [r["best"] for r in result["runs"].values()])}},
                                "[784,10], quadratic: learning-rate sweep", xlabel="eta",
                                logx=True, markers=True)]
 

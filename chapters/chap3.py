@@ -75,13 +75,13 @@ def plot_slowdown(result, out):
 @chapter.experiment("xent-30", "[784,30,10], cross-entropy, eta 0.5, 30 epochs (the book: 95.49%)")
 def xent30(ctx):
     _, run = train(ctx, [784, 30, 10], 0.5, 30, 2)
-    return {"runs": {"[784,30,10] cross-entropy": run}, "book": {"best": 95.49}}
+    return {"runs": {"[784,30,10] cross-entropy": run}, "book": {"best": 0.9549}}
 
 
 @chapter.experiment("xent-100", "[784,100,10], cross-entropy, eta 0.5, 30 epochs (the book: 96.82%)")
 def xent100(ctx):
     _, run = train(ctx, [784, 100, 10], 0.5, 30, 2)
-    return {"runs": {"[784,100,10] cross-entropy": run}, "book": {"best": 96.82}}
+    return {"runs": {"[784,100,10] cross-entropy": run}, "book": {"best": 0.9682}}
 
 
 FOUR = ("training_cost", "evaluation_cost", "evaluation_accuracy", "training_accuracy")
@@ -93,11 +93,11 @@ def overfit(ctx):
     for lmbda in (0.0, 0.1):
         _, run = train(ctx, [784, 30, 10], 0.5, 400, 30, lmbda=lmbda, n_train=1000, monitor=FOUR)
         runs[f"lambda {lmbda:g}"] = run
-        first100 = next((i for i, a in enumerate(run["training_accuracy"]) if a >= 100.0), None)
+        first100 = next((i for i, a in enumerate(run["training_accuracy"]) if a >= 1.0), None)
         run["first_epoch_training_100"] = first100
-        print(f"lambda {lmbda:g}: test accuracy peaks at {run['best']:.2f}% (epoch {run['best_epoch']}); "
+        print(f"lambda {lmbda:g}: test accuracy peaks at {run['best']:.2%} (epoch {run['best_epoch']}); "
               f"training accuracy 100% from epoch {first100}")
-    return {"runs": runs, "book": {"lambda 0": 82.27, "lambda 0.1": 87.1}}
+    return {"runs": runs, "book": {"lambda 0": 0.8227, "lambda 0.1": 0.871}}
 
 
 @chapter.plotter("overfit")
@@ -105,9 +105,9 @@ def plot_overfit(result, out):
     runs = result["runs"]
     panels = {
         "cost on the training data": ("cost", {k: r["training_cost"] for k, r in runs.items()}),
-        "accuracy on the test data": ("%", {k: r["accuracy"] for k, r in runs.items()}),
+        "accuracy on the test data": ("%", {k: common.percents(r["accuracy"]) for k, r in runs.items()}),
         "cost on the test data": ("cost", {k: r["evaluation_cost"] for k, r in runs.items()}),
-        "accuracy on the training data": ("%", {k: r["training_accuracy"] for k, r in runs.items()}),
+        "accuracy on the training data": ("%", {k: common.percents(r["training_accuracy"]) for k, r in runs.items()}),
     }
     return [plots.panels(out / "overfit.png", panels,
                             "[784,30,10] on the first 1,000 training images")]
@@ -122,14 +122,15 @@ def l2_30(ctx):
                       monitor=("evaluation_accuracy", "training_accuracy"),
                       callbacks=[weight_rms(rms)])
     run["weight_rms"] = rms
-    return {"runs": {"[784,30,10] lambda 5": run}, "book": {"best": 96.49, "training": 97.12}}
+    return {"runs": {"[784,30,10] lambda 5": run}, "book": {"best": 0.9649, "training": 0.9712}}
 
 
 @chapter.plotter("l2-30")
 def plot_l2_30(result, out):
     run = next(iter(result["runs"].values()))
     figures = [plots.line_plot(out / "l2-30.png",
-                                  {"test": run["accuracy"], "training": run["training_accuracy"]},
+                                  {"test": common.percents(run["accuracy"]),
+                                   "training": common.percents(run["training_accuracy"])},
                                   "[784,30,10], cross-entropy, lambda 5", markers=True)]
     figures.append(plots.line_plot(out / "l2-30-weight-rms.png", {"eta 0.5": run["weight_rms"]},
                                       "RMS of first-layer weights", ylabel="RMS", logy=True,
@@ -140,13 +141,13 @@ def plot_l2_30(result, out):
 @chapter.experiment("l2-100", "[784,100,10], lambda 5.0, eta 0.5, 30 epochs (the book: 97.92% val)")
 def l2_100(ctx):
     _, run = train(ctx, [784, 100, 10], 0.5, 30, 2, lmbda=5.0, evaluation="validation")
-    return {"runs": {"[784,100,10] lambda 5 eta 0.5": run}, "book": {"best": 97.92}}
+    return {"runs": {"[784,100,10] lambda 5 eta 0.5": run}, "book": {"best": 0.9792}}
 
 
 @chapter.experiment("l2-100-long", "[784,100,10], lambda 5.0, eta 0.1, 60 epochs (the book: 98.04% val)")
 def l2_100_long(ctx):
     _, run = train(ctx, [784, 100, 10], 0.1, 60, 2, lmbda=5.0, evaluation="validation")
-    return {"runs": {"[784,100,10] lambda 5 eta 0.1": run}, "book": {"best": 98.04}}
+    return {"runs": {"[784,100,10] lambda 5 eta 0.1": run}, "book": {"best": 0.9804}}
 
 
 for _name in ("xent-30", "xent-100", "l2-100", "l2-100-long"):
@@ -155,8 +156,8 @@ for _name in ("xent-30", "xent-100", "l2-100", "l2-100-long"):
 
 # ---- more data, expanded data ---------------------------------------------------------------
 
-BOOK_MORE_DATA = {100: 69.09, 200: 76.37, 500: 85.29, 1000: 88.85, 2000: 91.27,
-                  5000: 93.24, 10000: 94.89, 20000: 95.85, 50000: 95.97}
+BOOK_MORE_DATA = {100: 0.6909, 200: 0.7637, 500: 0.8529, 1000: 0.8885, 2000: 0.9127,
+                  5000: 0.9324, 10000: 0.9489, 20000: 0.9585, 50000: 0.9597}
 
 
 @chapter.experiment("more-data", "more data: [784,30,10], lambda = 5 size/50000, epochs = 30 * 50000/size (val)")
@@ -173,24 +174,25 @@ def more_data(ctx):
         def score(net, record, checkpoints=checkpoints, accs=accs):
             # Evaluating every epoch would dominate small sizes (15,000 epochs at 100 images).
             if record["epoch"] in checkpoints:
-                accs[record["epoch"]] = common.percent(net, validation)
+                accs[record["epoch"]] = common.accuracy(net, validation)
 
         lmbda = 5.0 * size / 50000
         _, run = train(ctx, [784, 30, 10], 0.5, epochs, epochs, lmbda=lmbda, n_train=size,
                         init="default", evaluation=None, monitor=(), callbacks=[score], verbose=False)
         rows[size] = {"epochs": epochs, "lmbda": lmbda, "checkpoints": accs,
                       "final": accs[epochs - 1], "seconds": run["seconds"]}
+        book = f"{BOOK_MORE_DATA[size]:.2%}" if size in BOOK_MORE_DATA else "-"
         print(f"{size:6d} images, {epochs:6d} epochs, lambda {lmbda:.4g}: validation "
-              f"{accs[epochs - 1]:.2f}% (book {BOOK_MORE_DATA.get(size, '-')})", flush=True)
+              f"{accs[epochs - 1]:.2%} (book {book})", flush=True)
     return {"sizes": rows, "book": BOOK_MORE_DATA}
 
 
 @chapter.plotter("more-data")
 def plot_more_data(result, out):
     sizes = [int(s) for s in result["sizes"]]
-    curves = {"nndl": {"x": sizes, "y": [r["final"] for r in result["sizes"].values()]}}
+    curves = {"nndl": {"x": sizes, "y": common.percents([r["final"] for r in result["sizes"].values()])}}
     book = {int(k): v for k, v in result["book"].items()}
-    curves["book"] = {"x": list(book), "y": list(book.values())}
+    curves["book"] = {"x": list(book), "y": common.percents(list(book.values()))}
     return [plots.line_plot(out / "more-data.png", curves,
                                "[784,30,10]: validation accuracy against training-set size",
                                xlabel="training images", ylabel="validation accuracy (%)",
@@ -231,7 +233,7 @@ def init(ctx):
                             callbacks=[weight_rms(rms)])
             run["weight_rms"] = rms
             runs[f"{sizes} {'1/sqrt(n)' if how == 'default' else 'large'}"] = run
-    return {"runs": runs, "book": {"[784,100,10] 1/sqrt(n)": 97.81, "[784,100,10] large": 97.42}}
+    return {"runs": runs, "book": {"[784,100,10] 1/sqrt(n)": 0.9781, "[784,100,10] large": 0.9742}}
 
 
 @chapter.plotter("init")
@@ -240,7 +242,7 @@ def plot_init(result, out):
     for hidden in ("30", "100"):
         runs = {k: r for k, r in result["runs"].items() if f", {hidden}," in k}
         figures.append(plots.line_plot(out / f"init-{hidden}.png",
-                                          {k: r["accuracy"] for k, r in runs.items()},
+                                          {k: common.percents(r["accuracy"]) for k, r in runs.items()},
                                           f"[784,{hidden},10]: weight initialisation", markers=True,
                                           ylabel="validation accuracy (%)"))
     return figures
@@ -285,11 +287,11 @@ def l1(ctx):
     for lmbda in ctx.pick(L1_LAMBDAS, [0.0, 1.0]):
         net, run = train(ctx, [784, 30, 10], 0.5, 30, 2, lmbda=lmbda, init="default",
                           evaluation="validation", regularization="L1")
-        run["test_final"] = common.percent(net, test)
+        run["test_final"] = common.accuracy(net, test)
         run["zero_weights_fraction"] = float(np.mean(np.abs(net.weights[0]) < 1e-3))
         runs[f"L1 lambda {lmbda:g}"] = run
-        print(f"L1 lambda {lmbda:g}: best validation {run['best']:.2f}% (epoch {run['best_epoch']}), "
-              f"test after the last epoch {run['test_final']:.2f}%", flush=True)
+        print(f"L1 lambda {lmbda:g}: best validation {run['best']:.2%} (epoch {run['best_epoch']}), "
+              f"test after the last epoch {run['test_final']:.2%}", flush=True)
     best = max(runs, key=lambda k: runs[k]["best"])
     return {"runs": runs, "best_lambda": runs[best]["lmbda"],
             "beats_none": runs[best]["lmbda"] > 0 and runs[best]["best"] > runs["L1 lambda 0"]["best"]}

@@ -10,6 +10,7 @@ Deliberately left out: the experiments themselves (``chap3.py``, ``chap3_tuning.
 
 import numpy as np
 
+import common
 from network import plots
 
 MB = 10
@@ -41,7 +42,8 @@ def plot_accuracy(result, out, ylabel=None):
     """Every run of ``result`` as an accuracy curve per epoch, in one PNG."""
     runs = result["runs"]
     evaluation = next(iter(runs.values()))["evaluation"]
-    curves = {label: run["accuracy"] for label, run in runs.items() if "accuracy" in run}
+    curves = {label: common.percents(run["accuracy"])
+              for label, run in runs.items() if "accuracy" in run}
     return [plots.line_plot(out / f"{result['experiment']}.png", curves,
                                f"chapter 3: {result['title']}",
                                ylabel=ylabel or f"{evaluation} accuracy (%)", markers=True)]

@@ -40,7 +40,7 @@ def early_stopping(ctx):
             reached = max(run["accuracy"][:stop + 1]) if stop is not None else run["best"]
             run["rules"][repr(rule)] = {"stop_epoch": stop, "best_by_then": reached}
             print(f"seed {ctx.seed + s}: {rule!r} stops after epoch {stop}, best validation "
-                  f"{reached:.2f}%")
+                  f"{reached:.2%}")
         runs[f"seed {ctx.seed + s}"] = run
     return {"runs": runs}
 
@@ -57,15 +57,15 @@ def schedule(ctx):
     rule = HalveOnNoImprovement(n, 128)
     net, run = train(ctx, [784, 30, 10], 0.5, ctx.pick(400, 12), ctx.pick(400, 12), lmbda=5.0,
                       init="default", evaluation="validation", callbacks=[rule])
-    run.update(test_final=common.percent(net, test), halvings=rule.halvings,
+    run.update(test_final=common.accuracy(net, test), halvings=rule.halvings,
                stop_epoch=rule.stop_epoch)
     epochs = run["epochs_run"]
     net2, fixed = train(ctx, [784, 30, 10], 0.5, epochs, epochs, lmbda=5.0, init="default",
                          evaluation="validation")
-    fixed["test_final"] = common.percent(net2, test)
+    fixed["test_final"] = common.accuracy(net2, test)
     for label, r in (("schedule", run), ("fixed eta 0.5", fixed)):
-        print(f"{label}: {r['epochs_run']} epochs, best validation {r['best']:.2f}%, "
-              f"test after the last epoch {r['test_final']:.2f}%")
+        print(f"{label}: {r['epochs_run']} epochs, best validation {r['best']:.2%}, "
+              f"test after the last epoch {r['test_final']:.2%}")
     return {"runs": {"schedule": run, "fixed eta 0.5": fixed}}
 
 

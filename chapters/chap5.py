@@ -26,7 +26,7 @@ from network.base.activations import Sigmoid
 chapter = common.Chapter("chap5", __doc__.split("\n")[0])
 
 BOOK_NORMS = {2: [0.07, 0.31], 3: [0.012, 0.060, 0.283], 4: [0.003, 0.017, 0.070, 0.285]}
-BOOK_DEPTH = {1: 96.48, 2: 96.90, 3: 96.57, 4: 96.53}
+BOOK_DEPTH = {1: 0.9648, 2: 0.9690, 3: 0.9657, 4: 0.9653}
 
 
 def hidden_gradient_norms(net, data):
@@ -54,7 +54,7 @@ def grad_norms(ctx):
         net.SGD((X, y), epochs, len(y), 0.1, lmbda=5.0, verbose=False,
                 callbacks=[lambda n, r: norms.append(hidden_gradient_norms(n, (X, y))) and False])
         nets[depth] = {"sizes": sizes, "norms": norms, "accuracy_on_training":
-                       100.0 * net.accuracy((X, y)) / len(y)}
+                       net.accuracy((X, y)) / len(y)}
         print(f"   {depth} hidden: initial {np.round(norms[0], 4).tolist()} "
               f"(book {BOOK_NORMS[depth]}), after {epochs} epochs "
               f"{np.round(norms[-1], 4).tolist()}", flush=True)
@@ -87,7 +87,7 @@ def depth(ctx):
 
 @chapter.plotter("depth")
 def plot_depth(result, out):
-    curves = {k: v["accuracy"] for k, v in result["runs"].items()}
+    curves = {k: common.percents(v["accuracy"]) for k, v in result["runs"].items()}
     return [plots.accuracy_curves(out / "depth.png", curves,
                                   "chapter 5: validation accuracy by depth")]
 

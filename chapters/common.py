@@ -4,7 +4,9 @@ Each chapter script is a list of experiments.  An experiment is a function
 ``compute(ctx) -> dict`` that trains and measures, plus an optional
 ``plot(result, folder)`` that draws figures *only* from what ``compute`` saved
 (the JSON result and any ``.npz`` arrays), so a figure can be redrawn without
-retraining (``--plot-only``).  The command line is the same for every script::
+retraining (``--plot-only``).  Saved accuracies are fractions (0.9088), as in
+every file the library writes; printed lines and figure axes show percent.  The
+command line is the same for every script::
 
     python chapters/chapN.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
 
@@ -16,7 +18,6 @@ Deliberately left out: parallel runs, resuming half-finished experiments, and
 anything that draws (that is ``network/plots/``).
 """
 
-import json
 import math
 import shlex
 import sys
@@ -33,7 +34,8 @@ from network import Network  # noqa: E402
 from network.base.progress import bar  # noqa: E402
 from network.cli import options  # noqa: E402
 from network.cli.common import plural  # noqa: E402
-from network.errors import NNDLError, TrainingDiverged  # noqa: E402
+from network.errors import NNDLError, TrainingDiverged, UsageError  # noqa: E402
+from network.storage import strict_json  # noqa: E402
 from network.storage.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 
 # --quick: how much data and how many epochs (small enough for ~20 s per chapter on 2 cores).
@@ -126,6 +128,7 @@ class Chapter:
                     result = {"experiment": name, "title": title, "chapter": self.name,
                               "command": command, "code": code_version(),
                               "quick": args.quick, "seed": args.seed,
+                              "accuracy_as": ACCURACY_AS,
                               "seconds": round(time.perf_counter() - start, 2), **result}
                     atomic_write_json(path, clean_json(result), indent=1)
                     print(f"   saved {path} ({result['seconds']:.1f} s)", flush=True)
@@ -134,7 +137,7 @@ class Chapter:
                         print(f"{self.name}: no saved result {path}; run {name} first",
                               file=sys.stderr)
                         return 1
-                    saved = json.loads(path.read_text())  # plots use only what was saved
+                    saved = load_result(path, f"python chapters/{self.name}.py {name}")
                     for figure in plot(saved, out) or ():
                         print(f"   drew {figure}", flush=True)
         except NNDLError as exc:
@@ -143,6 +146,20 @@ class Chapter:
         print(f"{self.name}: {plural(len(names), 'experiment')} in "
               f"{time.perf_counter() - start_all:.1f} s", flush=True)
         return 0
+
+
+# Saved results hold accuracies as fractions (0.9088); files from before this key held percent.
+ACCURACY_AS = "fraction"
+
+
+def load_result(path, rerun):
+    """A saved result, for drawing its figures (plots use only what was saved).  Refused, with
+    the command that makes it again, when it is not valid JSON or was saved in percent."""
+    saved = strict_json.load(path, "chapter result", error=UsageError)
+    if not isinstance(saved, dict) or saved.get("accuracy_as") != ACCURACY_AS:
+        raise UsageError(f"{path} was saved by an older version (accuracies in percent, not "
+                         f"fractions); run `{rerun}` to save it again")
+    return saved
 
 
 def code_version():
@@ -234,7 +251,8 @@ class Context:
 
         ``book_output``: print network.py's ``Epoch j: correct / n`` (chapter 1);
         otherwise network2.py's monitoring lines.  ``monitor``: which of the four
-        book quantities to record per epoch.  Accuracies are saved in percent.
+        book quantities to record per epoch.  Accuracies are saved as fractions (0.9088, not
+        90.88), as in every machine-readable file of the project.
         """
         kw = dict(sgd_kwargs)
         if book_output and evaluation is not None:
@@ -278,20 +296,25 @@ class Context:
         if diverged:
             run["diverged"] = diverged
         if records and "evaluation_correct" in records[0]:
-            acc = [100.0 * r["evaluation_correct"] / n_eval for r in records]
+            acc = [r["evaluation_correct"] / n_eval for r in records]
             best = int(np.argmax(acc))
             run.update(accuracy=acc, best=acc[best], best_epoch=best, final=acc[-1])
         for key in ("evaluation_cost", "training_cost"):
             if records and key in records[0]:
                 run[key] = [r[key] for r in records]
         if records and "training_correct" in records[0]:
-            run["training_accuracy"] = [100.0 * r["training_correct"] / n_train for r in records]
+            run["training_accuracy"] = [r["training_correct"] / n_train for r in records]
         if any("eta" in r for r in records):
             run["eta_per_epoch"] = [r["eta"] for r in records]
         return run
 
 
-def percent(net, data):
-    """Accuracy of ``net`` on (X, y) in percent."""
-    return 100.0 * net.accuracy(data) / len(data[1])
+def accuracy(net, data):
+    """Accuracy of ``net`` on (X, y) as a fraction (print it with ``:.2%``)."""
+    return net.accuracy(data) / len(data[1])
+
+
+def percents(values):
+    """Fractions as percentages, for figures whose axis reads "accuracy (%)"."""
+    return [None if v is None else 100.0 * v for v in values]
 

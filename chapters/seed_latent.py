@@ -44,7 +44,7 @@ def latent(ctx):
     X, y = training
     net = ctx.network(SIZES, cost="quadratic", init="default")
     frames = [bottleneck(net, X).astype(np.float16)]            # before the first epoch
-    start_acc = common.percent(net, validation)
+    start_acc = common.accuracy(net, validation)
 
     def record(net, _record):
         frames.append(bottleneck(net, X).astype(np.float16))
@@ -53,14 +53,14 @@ def latent(ctx):
                     callbacks=[record])
     run["accuracy_before_training"] = start_acc
     ctx.save_npz(points=np.stack(frames), labels=y.astype(np.uint8))   # (epochs + 1, n, 3)
-    print(f"validation accuracy {start_acc:.2f}% before training, {run['final']:.2f}% after "
+    print(f"validation accuracy {start_acc:.2%} before training, {run['final']:.2%} after "
           f"{run['epochs_run']} epochs")
     corners = {}
     final = frames[-1].astype(np.float64)
     for d in range(10):
         corners[d] = np.round(final[y == d].mean(axis=0), 3).tolist()   # class centre in the cube
     return {"runs": {"[784,10,3,10]": run}, "class_means": corners,
-            "seed_reference": {"start": 11, "final": 89}}
+            "seed_reference": {"start": 0.11, "final": 0.89}}
 
 
 @chapter.plotter("latent")
@@ -71,14 +71,14 @@ def plot_latent(result, out):
     keep = np.concatenate([rng.permutation(np.flatnonzero(labels == d))[:PER_DIGIT] for d in DIGITS])
     run = result["runs"]["[784,10,3,10]"]
     accs = [run["accuracy_before_training"]] + run["accuracy"]
-    titles = [f"epoch {t} (before training)" if t == 0 else f"after epoch {t}: val {a:.1f}%"
+    titles = [f"epoch {t} (before training)" if t == 0 else f"after epoch {t}: val {a:.1%}"
               for t, a in enumerate(accs)]
     figures = [plots.latent_scatter_gif(out / "latent.gif", points[:, keep], labels[keep],
                                            DIGITS, titles)]
     figures.append(plots.scatter3d(out / "latent-final.png", points[-1, keep], labels[keep],
                                       DIGITS, titles[-1]))
     figures.append(plots.line_plot(out / "latent-accuracy.png",
-                                      {"[784,10,3,10]": {"x": list(range(len(accs))), "y": accs}},
+                                      {"[784,10,3,10]": {"x": list(range(len(accs))), "y": common.percents(accs)}},
                                       "[784,10,3,10]: validation accuracy",
                                       xlabel="epochs trained", ylabel="validation accuracy (%)",
                                       markers=True))

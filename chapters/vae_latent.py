@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+import common
 from common import Chapter  # chapters/common.py: command line, context, saving
 
 from network.storage.atomic import atomic_write_bytes, atomic_write_json
@@ -112,8 +113,11 @@ def _load_run(stem, config):
     meta = Path(f"{stem}.run.json")
     if not meta.exists() or not stem.with_suffix(".npz").exists():
         return None
-    saved = json.loads(meta.read_text())
-    if saved.get("config") != config:
+    try:
+        saved = json.loads(meta.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None                              # a damaged cache is trained again
+    if not isinstance(saved, dict) or saved.get("config") != config:
         return None
     snaps = None
     if config["latent_dim"] == 2:
@@ -359,7 +363,7 @@ def classify_compute(ctx):
                         evaluation=(Zte, y_test))
         rows.append({"latent_dim": k, "final": run["final"], "best": run["best"],
                      "accuracy": run["accuracy"], "seconds": run["seconds"]})
-        print(f"   latent {k}: test accuracy {run['final']:.2f}% (best {run['best']:.2f}%)", flush=True)
+        print(f"   latent {k}: test accuracy {run['final']:.2%} (best {run['best']:.2%})", flush=True)
     return {"classifier": f"Network [k, {CLASSIFIER_HIDDEN}, 10], sigmoid, cross-entropy, "
                           f"eta {CLASSIFIER_ETA}, mini-batch 10, on the latent means mu(x)",
             "rows": rows}
@@ -370,7 +374,7 @@ def classify_plot(result, folder):
     from network.plots import accuracy_table_plot
     rows = result["rows"]
     return [accuracy_table_plot(folder / "classify.png", [r["latent_dim"] for r in rows],
-                                [r["final"] for r in rows], "digits classified from latent means")]
+                                common.percents([r["final"] for r in rows]), "digits classified from latent means")]
 
 
 if __name__ == "__main__":
