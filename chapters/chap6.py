@@ -16,9 +16,11 @@ scored on the validation and test images after every epoch:
 
 The book trains 60 epochs.  ``--epochs N`` and ``--minutes M`` cap a run (the
 cap is recorded in the result); the defaults are the book's 60 epochs and no cap.
+``--threads T`` trains and scores on T cores (default: all of them); the
+numbers do not depend on it, only the minutes do.
 
     python chapters/chap6.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
-                             [--epochs N] [--minutes M]
+                             [--epochs N] [--minutes M] [--threads T]
 
 Deliberately left out: the book's final ensemble of five networks and the
 dropout-on-FC1000 networks (hours of CPU time each here).
@@ -33,6 +35,7 @@ import numpy as np
 import common
 from network import plots
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+from network.base.jit import max_threads
 from network.conv import load_conv_network
 from network.data.expansion import expand, random_shifts
 
@@ -40,7 +43,7 @@ chapter = common.Chapter("chap6", __doc__.split("\n")[0])
 MB = 10
 QUICK_TRAIN = 2000          # --quick: a 2,000-image slice, one epoch per network,
 QUICK_EVAL = 1000           # scored on 1,000 validation and 1,000 test images
-BUDGET = {"epochs": 60, "minutes": None}   # set from --epochs / --minutes
+BUDGET = {"epochs": 60, "minutes": None, "threads": None}   # from --epochs / --minutes / --threads
 
 
 # ---- the networks ---------------------------------------------------------------------
@@ -87,7 +90,7 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=
         if ctx.quick:
             training = (training[0][:400], training[1][:400])     # 2,000 once expanded
         training = expand(*training)
-    net = ConvNetwork(layers, seed=ctx.seed)
+    net = ConvNetwork(layers, seed=ctx.seed, threads=BUDGET["threads"])
     epochs = ctx.pick(BUDGET["epochs"], quick_epochs)
     minutes = None if ctx.quick else BUDGET["minutes"]
     start = time.perf_counter()
@@ -100,6 +103,7 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=
     best = int(np.argmax(val))                    # network3's rule: test at the best validation
     run = {"layers": describe(layers), "eta": eta, "lmbda": lmbda, "mini_batch_size": MB,
            "n_train": len(training[1]), "epochs": epochs, "minutes_cap": minutes,
+           "threads": net.threads or max_threads(),
            "epochs_run": len(h), "seconds": round(seconds, 1),
            "seconds_per_epoch_train": round(float(np.mean([r["seconds"] for r in h])), 2),
            "seconds_per_epoch_total": round(seconds / max(len(h), 1), 2),
@@ -169,7 +173,7 @@ def exp_tanh(ctx):
 @chapter.experiment("save-load", "problem: a trained conv1 net through .json and .npz, same outputs")
 def exp_save_load(ctx):
     (Xtr, ytr), _, (Xte, yte) = ctx.data()
-    net = ConvNetwork(conv1(), seed=ctx.seed)
+    net = ConvNetwork(conv1(), seed=ctx.seed, threads=BUDGET["threads"])
     n = ctx.pick(5000, 1000)
     net.SGD((Xtr[:n], ytr[:n]), 1, MB, 0.1, verbose=False)
     out = {}
@@ -214,6 +218,9 @@ def _add_budget_options(parser):
                         help="epochs per network (default 60, the book's)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="stop a network before an epoch would end past this many minutes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"cores to train on (default: all, here {max_threads()}); "
+                             f"the results do not depend on it")
     return parser
 
 
@@ -227,7 +234,11 @@ def main(argv=None):
     if known.epochs < 1 or (known.minutes is not None and known.minutes <= 0):
         print("chap6: --epochs and --minutes must be positive", file=sys.stderr)
         return 2
-    BUDGET.update(epochs=known.epochs, minutes=known.minutes)
+    if known.threads is not None and not 1 <= known.threads <= max_threads():
+        print(f"chap6: --threads must be from 1 to {max_threads()} (the cores numba may use), "
+              f"got {known.threads}", file=sys.stderr)
+        return 2
+    BUDGET.update(epochs=known.epochs, minutes=known.minutes, threads=known.threads)
     return chapter.main(argv)
 
 

@@ -1,0 +1,180 @@
+"""The conv net's matrix products, compiled, every sum in an order fixed by the shapes.
+
+Two forms cover every product of the chapter-6 layers:
+
+- ``nn``: C = A B with the rows of B contiguous, C[r, j] = sum_s A[r, s] B[s, j],
+  the terms added one s after another (a convolution's weighted inputs from its
+  patches, (CONV-FWD); a fully connected layer's nabla_w = delta^T x, (BP4), and
+  its error dC/dx = delta w, (BP2));
+- ``nt``: C = A B^T with the rows of both contiguous, C[r, c] = A[r] . B[c] (a fully
+  connected layer's z = x w^T, (FF)): a sum along a contiguous row, split into one
+  partial sum per vector lane (``vector_sums`` in network/base/jit.py), the same
+  split for every (r, c) of a given length.
+
+``matmul_nn`` and ``matmul_nt`` share the columns of C (``nn``) or the rows of B
+(``nt``) out among numba's threads; each element is computed by one thread, with
+the same instructions whatever the thread count, so the result is the same bit for
+bit with 1 thread or 8.  The NumPy twins ``matmul_nn_numpy`` / ``matmul_nt_numpy``
+are BLAS products (``A @ B``, ``A @ B.T``), equal to 1e-12 in float64.
+
+Why not BLAS here: at mini-batch 10 the products are small (10 x 2880 by 2880 x 100),
+a BLAS call threads them poorly (measured: a second thread bought ~5%), and its
+blocking, hence its order of summation, is its own choice.  numba's ``np.dot`` would
+need SciPy.
+
+Deliberately left out: transposed A, strided inputs, products the layers do not make.
+"""
+
+import numpy as np
+
+from ..base.jit import jit, prange, thread_count
+
+LANES = 16   # float32 numbers in a 64-byte vector: the threads' column blocks are multiples
+
+
+@jit(fma=True)
+def _nn_columns(A, B, C, j0, j1):
+    """C[:, j0:j1] = A @ B[:, j0:j1], each element's sum over s in order.  Four rows of A
+    and four s per pass over a row of C: one load and one store of C per 16
+    multiply-adds instead of per one (the loop over j is what vectorises)."""
+    R, S = A.shape
+    r = 0
+    while r + 4 <= R:
+        c0, c1, c2, c3 = C[r, j0:j1], C[r + 1, j0:j1], C[r + 2, j0:j1], C[r + 3, j0:j1]
+        for j in range(j1 - j0):
+            c0[j] = 0.0
+            c1[j] = 0.0
+            c2[j] = 0.0
+            c3[j] = 0.0
+        s = 0
+        while s + 4 <= S:
+            b0, b1, b2, b3 = B[s, j0:j1], B[s + 1, j0:j1], B[s + 2, j0:j1], B[s + 3, j0:j1]
+            a00, a01, a02, a03 = A[r, s], A[r, s + 1], A[r, s + 2], A[r, s + 3]
+            a10, a11, a12, a13 = A[r + 1, s], A[r + 1, s + 1], A[r + 1, s + 2], A[r + 1, s + 3]
+            a20, a21, a22, a23 = A[r + 2, s], A[r + 2, s + 1], A[r + 2, s + 2], A[r + 2, s + 3]
+            a30, a31, a32, a33 = A[r + 3, s], A[r + 3, s + 1], A[r + 3, s + 2], A[r + 3, s + 3]
+            for j in range(j1 - j0):
+                x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
+                t = c0[j]
+                t += a00 * x0
+                t += a01 * x1
+                t += a02 * x2
+                t += a03 * x3
+                c0[j] = t
+                t = c1[j]
+                t += a10 * x0
+                t += a11 * x1
+                t += a12 * x2
+                t += a13 * x3
+                c1[j] = t
+                t = c2[j]
+                t += a20 * x0
+                t += a21 * x1
+                t += a22 * x2
+                t += a23 * x3
+                c2[j] = t
+                t = c3[j]
+                t += a30 * x0
+                t += a31 * x1
+                t += a32 * x2
+                t += a33 * x3
+                c3[j] = t
+            s += 4
+        while s < S:
+            b0 = B[s, j0:j1]
+            a00, a10, a20, a30 = A[r, s], A[r + 1, s], A[r + 2, s], A[r + 3, s]
+            for j in range(j1 - j0):
+                x0 = b0[j]
+                c0[j] += a00 * x0
+                c1[j] += a10 * x0
+                c2[j] += a20 * x0
+                c3[j] += a30 * x0
+            s += 1
+        r += 4
+    while r < R:            # the last rows, one at a time: the same terms in the same order
+        c0 = C[r, j0:j1]
+        for j in range(j1 - j0):
+            c0[j] = 0.0
+        for s in range(S):
+            a00 = A[r, s]
+            b0 = B[s, j0:j1]
+            for j in range(j1 - j0):
+                c0[j] += a00 * b0[j]
+        r += 1
+
+
+@jit(vector_sums=True)
+def _nt_rows(A, B, C, c_start, c_end):
+    """C[:, c_start:c_end] = A @ B[c_start:c_end].T, dot products of contiguous rows, two
+    rows of A by two rows of B at a time (four sums share each pass over the rows).
+    ``c_start`` must be even, so that B's rows pair up the same way for every split."""
+    R, S = A.shape
+    for r in range(0, R, 2):
+        r2 = min(r + 1, R - 1)            # an odd last row pairs with itself
+        a0, a1 = A[r], A[r2]
+        for c in range(c_start, c_end, 2):
+            c2 = min(c + 1, c_end - 1)
+            b0, b1 = B[c], B[c2]
+            s00 = s01 = s10 = s11 = C.dtype.type(0)
+            for s in range(S):
+                x0, x1, y0, y1 = a0[s], a1[s], b0[s], b1[s]
+                s00 += x0 * y0
+                s01 += x0 * y1
+                s10 += x1 * y0
+                s11 += x1 * y1
+            C[r, c] = s00
+            C[r, c2] = s01
+            C[r2, c] = s10
+            C[r2, c2] = s11
+
+
+@jit(parallel=True, fma=True)
+def _nn_parallel(A, B, C, T):
+    N = B.shape[1]
+    blocks = -(-N // LANES)
+    for t in prange(T):
+        j0 = min(N, blocks * t // T * LANES)
+        j1 = min(N, blocks * (t + 1) // T * LANES)
+        if j1 > j0:
+            _nn_columns(A, B, C, j0, j1)
+
+
+@jit(parallel=True, vector_sums=True)
+def _nt_parallel(A, B, C, T):
+    N = B.shape[0]
+    pairs = -(-N // 2)
+    for t in prange(T):
+        c0 = min(N, pairs * t // T * 2)
+        c1 = min(N, pairs * (t + 1) // T * 2)
+        if c1 > c0:
+            _nt_rows(A, B, C, c0, c1)
+
+
+def _float_rows(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def matmul_nn(A, B):
+    """A (R, S) @ B (S, N) -> (R, N), compiled, the columns shared among the threads."""
+    A, B = _float_rows(A, B)
+    C = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
+    _nn_parallel(A, B, C, thread_count())
+    return C
+
+
+def matmul_nt(A, B):
+    """A (R, S) @ B (N, S).T -> (R, N), compiled, B's rows shared among the threads."""
+    A, B = _float_rows(A, B)
+    C = np.empty((A.shape[0], B.shape[0]), dtype=np.result_type(A, B))
+    _nt_parallel(A, B, C, thread_count())
+    return C
+
+
+def matmul_nn_numpy(A, B):
+    """The NumPy twin of ``matmul_nn``: BLAS."""
+    return A @ B
+
+
+def matmul_nt_numpy(A, B):
+    """The NumPy twin of ``matmul_nt``: BLAS."""
+    return A @ B.T
