@@ -31,6 +31,11 @@ from ..base.jit import jit, prange, thread_count
 
 LANES = 16   # float32 numbers in a 64-byte vector: the threads' column blocks are multiples
 
+# Column indices as unsigned numbers: numba gives every signed index it cannot prove
+# non-negative a test for Python's a[-1], which kept such loops from vectorising (a
+# dC/dx loop measured 5.6x slower); an unsigned index has no negative values to test.
+U = np.uint64
+
 
 @jit(fma=True)
 def _nn_columns(A, B, C, j0, j1):
@@ -38,68 +43,65 @@ def _nn_columns(A, B, C, j0, j1):
     and four s per pass over a row of C: one load and one store of C per 16
     multiply-adds instead of per one (the loop over j is what vectorises)."""
     R, S = A.shape
+    u0 = U(j0)
     r = 0
     while r + 4 <= R:
-        c0, c1, c2, c3 = C[r, j0:j1], C[r + 1, j0:j1], C[r + 2, j0:j1], C[r + 3, j0:j1]
         for j in range(j1 - j0):
-            c0[j] = 0.0
-            c1[j] = 0.0
-            c2[j] = 0.0
-            c3[j] = 0.0
+            jj = u0 + U(j)
+            C[r, jj] = C[r + 1, jj] = C[r + 2, jj] = C[r + 3, jj] = 0.0
         s = 0
         while s + 4 <= S:
-            b0, b1, b2, b3 = B[s, j0:j1], B[s + 1, j0:j1], B[s + 2, j0:j1], B[s + 3, j0:j1]
             a00, a01, a02, a03 = A[r, s], A[r, s + 1], A[r, s + 2], A[r, s + 3]
             a10, a11, a12, a13 = A[r + 1, s], A[r + 1, s + 1], A[r + 1, s + 2], A[r + 1, s + 3]
             a20, a21, a22, a23 = A[r + 2, s], A[r + 2, s + 1], A[r + 2, s + 2], A[r + 2, s + 3]
             a30, a31, a32, a33 = A[r + 3, s], A[r + 3, s + 1], A[r + 3, s + 2], A[r + 3, s + 3]
             for j in range(j1 - j0):
-                x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
-                t = c0[j]
+                jj = u0 + U(j)
+                x0, x1, x2, x3 = B[s, jj], B[s + 1, jj], B[s + 2, jj], B[s + 3, jj]
+                t = C[r, jj]
                 t += a00 * x0
                 t += a01 * x1
                 t += a02 * x2
                 t += a03 * x3
-                c0[j] = t
-                t = c1[j]
+                C[r, jj] = t
+                t = C[r + 1, jj]
                 t += a10 * x0
                 t += a11 * x1
                 t += a12 * x2
                 t += a13 * x3
-                c1[j] = t
-                t = c2[j]
+                C[r + 1, jj] = t
+                t = C[r + 2, jj]
                 t += a20 * x0
                 t += a21 * x1
                 t += a22 * x2
                 t += a23 * x3
-                c2[j] = t
-                t = c3[j]
+                C[r + 2, jj] = t
+                t = C[r + 3, jj]
                 t += a30 * x0
                 t += a31 * x1
                 t += a32 * x2
                 t += a33 * x3
-                c3[j] = t
+                C[r + 3, jj] = t
             s += 4
         while s < S:
-            b0 = B[s, j0:j1]
             a00, a10, a20, a30 = A[r, s], A[r + 1, s], A[r + 2, s], A[r + 3, s]
             for j in range(j1 - j0):
-                x0 = b0[j]
-                c0[j] += a00 * x0
-                c1[j] += a10 * x0
-                c2[j] += a20 * x0
-                c3[j] += a30 * x0
+                jj = u0 + U(j)
+                x0 = B[s, jj]
+                C[r, jj] += a00 * x0
+                C[r + 1, jj] += a10 * x0
+                C[r + 2, jj] += a20 * x0
+                C[r + 3, jj] += a30 * x0
             s += 1
         r += 4
     while r < R:            # the last rows, one at a time: the same terms in the same order
-        c0 = C[r, j0:j1]
         for j in range(j1 - j0):
-            c0[j] = 0.0
+            C[r, u0 + U(j)] = 0.0
         for s in range(S):
             a00 = A[r, s]
-            b0 = B[s, j0:j1]
             for j in range(j1 - j0):
-                c0[j] += a00 * b0[j]
+                jj = u0 + U(j)
+                C[r, jj] += a00 * B[s, jj]
         r += 1
 
 
