@@ -17,16 +17,17 @@ import pytest
 from network.base.activations import get_activation
 from network.base.jit import max_threads, thread_count
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+from network.conv import conv_pool
 from network.conv import kernels as K
 from network.conv import matmul as M
-from network.conv import patches as P
+from network.conv import reference as P
 from network.errors import UsageError
 
 TOLERANCE = 1e-7
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---- the definitions (network/conv/patches.py) ------------------------------------------
+# ---- the definitions (network/conv/reference.py) ------------------------------------------
 
 def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), c> = <x, col2im(c)>: the backward pass is the transpose of the forward."""
@@ -44,15 +45,33 @@ def test_maxpool_is_the_block_maximum():
     np.testing.assert_array_equal(out[0, :, :, 0], [[13, 15], [5, 7]])
 
 
-# ---- compiled stages == NumPy twins (network/conv/kernels.py, matmul.py) -------------------
+# ---- compiled stages == NumPy twins (network/conv/conv_pool.py, dense.py, matmul.py) -------------------
 
-@pytest.mark.parametrize("shape", [(10, 100, 2880), (7, 13, 37), (1, 1, 1), (5, 4, 16), (6, 5, 33)])
-def test_compiled_products_match_blas(shape):
+@pytest.mark.parametrize("shape", [(10, 100, 2880), (100, 10, 96), (7, 13, 37), (1, 1, 1), (5, 4, 16), (6, 5, 33), (6, 10, 40)])
+def test_compiled_products_match_blas_and_any_split_gives_the_same_bits(shape):
+    """C = A B and C = A B^T, whole and in slices (as threads would share them out): equal
+    to BLAS to 1e-12, and every split equal to the whole bit for bit, in float32 too."""
     R, S, N = shape
     rng = np.random.default_rng(R * S * N)
-    A, B, Bt = (rng.standard_normal(s) for s in ((R, S), (S, N), (N, S)))
-    np.testing.assert_allclose(M.matmul_nn(A, B), A @ B, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(M.matmul_nt(A, Bt), A @ Bt.T, rtol=1e-12, atol=1e-12)
+    for dtype in (np.float64, np.float32):
+        A, B, Bt = (rng.standard_normal(s).astype(dtype) for s in ((R, S), (S, N), (N, S)))
+        nn, nt = np.empty((R, N), dtype), np.empty((R, N), dtype)
+        M._nn_columns(A, B, nn, 0, N)
+        M._nt_rows(A, Bt, nt, 0, N)
+        if dtype == np.float64:
+            np.testing.assert_allclose(nn, A @ B, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(nt, A @ Bt.T, rtol=1e-12, atol=1e-12)
+        nn2, nt2 = np.empty_like(nn), np.empty_like(nt)
+        cuts = sorted({0, N} | {c for c in (2, 6, 16, 34) if c < N})   # the nt cuts are even
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            M._nn_columns(A, B, nn2, a, b)
+            M._nt_rows(A, Bt, nt2, a, b)
+        np.testing.assert_array_equal(nn2, nn)
+        np.testing.assert_array_equal(nt2, nt)
+        rows = np.empty_like(nn)                 # rows one at a time, as a leftover row is done
+        for r in range(R):
+            M._nn_columns(A[r:r + 1], B, rows[r:r + 1], 0, N)
+        np.testing.assert_array_equal(rows, nn)
 
 
 STAGE_CASES = [  # (m, H, W, C), (F, k), pool s, activation
@@ -71,34 +90,43 @@ def test_conv_pool_stages_match_their_numpy_twins(x_shape, fk, s, act):
     w = rng.integers(-1, 2, size=(F, x_shape[3], k, k)).astype(np.float64)
     b = rng.standard_normal(F)
     activation = get_activation(act)
-    z1, a1, arg1, saved1 = K.conv_pool_forward_numba(x, w, b, s, activation)
-    z2, a2, arg2, saved2 = K.conv_pool_forward_numpy(x, w, b, s, activation)
+    z1, a1, arg1, saved1 = conv_pool.conv_pool_forward_numba(x, w, b, s, activation)
+    z2, a2, arg2, saved2 = P.conv_pool_forward_numpy(x, w, b, s, activation)
     np.testing.assert_array_equal(z1, z2)
     np.testing.assert_array_equal(arg1, arg2)
     np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-15)
     x = rng.standard_normal(x_shape)                              # now without ties
     w = rng.standard_normal(w.shape)
-    z1, a1, arg1, saved1 = K.conv_pool_forward_numba(x, w, b, s, activation)
-    z2, a2, arg2, saved2 = K.conv_pool_forward_numpy(x, w, b, s, activation)
+    z1, a1, arg1, saved1 = conv_pool.conv_pool_forward_numba(x, w, b, s, activation)
+    z2, a2, arg2, saved2 = P.conv_pool_forward_numpy(x, w, b, s, activation)
     np.testing.assert_allclose(z1, z2, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(arg1, arg2)
     delta_a = rng.standard_normal(z1.shape)
-    grads1 = K.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation, True)
-    grads2 = K.conv_pool_backward_numpy(delta_a, z2, a2, arg2, saved2, w, s, activation, True)
+    grads1 = conv_pool.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation, True)
+    grads2 = P.conv_pool_backward_numpy(delta_a, z2, a2, arg2, saved2, w, s, activation, True)
     for g1, g2 in zip(grads1, grads2):
         np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
-    assert K.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation,
+    assert conv_pool.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation,
                                       False)[2] is None
 
 
-def test_dense_stages_match_their_numpy_twins():
-    rng = np.random.default_rng(7)
-    x, w, b, delta = (rng.standard_normal(s) for s in ((7, 33), (5, 33), (5,), (7, 5)))
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity", "softmax"])
+@pytest.mark.parametrize("m, n_in, n_out", [(7, 33, 5), (10, 2880, 100), (1, 3, 1)])
+def test_dense_stages_match_their_numpy_twins(act, m, n_in, n_out):
+    """(FF) and (BP2)-(BP4) of a fully connected layer, small (on the calling thread) and
+    large (shared among the threads), and the softmax layer's (its error is dC/dz)."""
+    rng = np.random.default_rng(m + n_in)
+    x, w, b, delta = (rng.standard_normal(s) for s in ((m, n_in), (n_out, n_in), (n_out,),
+                                                        (m, n_out)))
+    activation = get_activation(act)
     numba_, numpy_ = K.IMPLEMENTATIONS["numba"], K.IMPLEMENTATIONS["numpy"]
-    np.testing.assert_allclose(numba_["dense_forward"](x, w, b), numpy_["dense_forward"](x, w, b),
-                               rtol=1e-12, atol=1e-12)
-    for g1, g2 in zip(numba_["dense_backward"](delta, x, w, True),
-                      numpy_["dense_backward"](delta, x, w, True)):
+    (z1, a1), (z2, a2) = numba_["dense_forward"](x, w, b, activation), \
+        numpy_["dense_forward"](x, w, b, activation)
+    np.testing.assert_allclose(z1, z2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-12)
+    given = None if act == "softmax" else activation
+    for g1, g2 in zip(numba_["dense_backward"](delta, z1, a1, x, w, given, True),
+                      numpy_["dense_backward"](delta, z2, a2, x, w, given, True)):
         np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
 
 
@@ -360,12 +388,14 @@ def test_schedules_early_stopping_and_eta_halving_work_on_a_conv_network():
 # ---- threads: the same numbers on any count ---------------------------------------------------
 
 def _train_on_threads(threads, kernels="numba"):
-    """Two conv-pool layers (ReLU, sigmoid), dropout, L2, an odd mini-batch of 7 split
+    """Two conv-pool layers (ReLU with small patches, whose nabla_w is one dense product;
+    sigmoid with 64-number patches, visited winner by winner; the last row and column
+    of its 3 x 3 maps dropped by the pooling), dropout, L2, an odd mini-batch of 7 split
     3 + 4 or 2 + 2 + 3 among the threads, float32 as in the chapter; two epochs."""
     rng = np.random.default_rng(11)
-    X, y = rng.random((45, 144)), rng.integers(0, 3, 45)
-    layers = [ConvPoolLayer((4, 1, 5, 5), (1, 12, 12), 2, "relu"),     # -> 4 x 4 x 4
-              ConvPoolLayer((6, 4, 3, 3), (4, 4, 4), 2, "sigmoid"),     # -> 1 x 1 x 6
+    X, y = rng.random((45, 256)), rng.integers(0, 3, 45)
+    layers = [ConvPoolLayer((4, 1, 5, 5), (1, 16, 16), 2, "relu"),     # -> 6 x 6 x 4
+              ConvPoolLayer((6, 4, 4, 4), (4, 6, 6), 2, "sigmoid"),     # -> 1 x 1 x 6
               FullyConnectedLayer(6, 10, "tanh", p_dropout=0.2), SoftmaxLayer(10, 3)]
     net = ConvNetwork(layers, seed=3, kernels=kernels, threads=threads)
     net.SGD((X, y), 2, 7, 0.5, lmbda=0.1, verbose=False)

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..base.activations import Sigmoid, Softmax, get_activation
 from ..errors import UsageError
-from .kernels import DEFAULT, IMPLEMENTATIONS, activation_code
+from .activation import activation_code
+from .kernels import DEFAULT, IMPLEMENTATIONS
 
 
 def _shape(value, n, what):
@@ -146,17 +147,19 @@ class FullyConnectedLayer:
             x = x * mask                                    # (DROPOUT) mask/(1-p), E[mask] = 1
         self.mask = mask
         self.x = x
-        self.z = self.kernels["dense_forward"](x, self.w, self.b)   # (FF) (m, n_in) @ (n_in, n_out)
-        return self.activation.fn(self.z)
+        # (FF) z = w x + b, a = sigma(z): (m, n_in) @ (n_in, n_out)
+        self.z, self.a = self.kernels["dense_forward"](x, self.w, self.b, self.activation)
+        return self.a
 
     def backward(self, delta_a, need_input_grad=True):
-        delta_z = delta_a * self.activation.prime(self.z)   # (BP2) the sigma'(z) factor
-        return self._backward_z(delta_z, need_input_grad)
+        """dC/da (m, n_out) -> dC/dx; sets nabla_w, nabla_b."""
+        return self._backward(delta_a, self.activation, need_input_grad)
 
-    def _backward_z(self, delta_z, need_input_grad):
+    def _backward(self, delta, activation, need_input_grad):
+        # (BP2) delta = dC/da * sigma'(z) (with no activation, delta is dC/dz already);
         # (BP3) nabla_b = sum of delta; (BP4) nabla_w = delta^T x; (BP2) dC/dx = delta w
         self.nabla_w, self.nabla_b, dx = self.kernels["dense_backward"](
-            delta_z, self.x, self.w, need_input_grad)
+            delta, self.z, self.a, self.x, self.w, activation, need_input_grad)
         if not need_input_grad:
             return None
         if self.mask is not None:
@@ -184,7 +187,7 @@ class SoftmaxLayer(FullyConnectedLayer):
 
     def backward(self, delta_z, need_input_grad=True):
         """Takes dC/dz directly: for softmax + log-likelihood that is (a - y)/m (LOGLIK)."""
-        return self._backward_z(delta_z, need_input_grad)
+        return self._backward(delta_z, None, need_input_grad)
 
 
 LAYER_TYPES = {cls.kind: cls for cls in (ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer)}

@@ -1,33 +1,33 @@
 """The conv net's matrix products, compiled, every sum in an order fixed by the shapes.
 
-Two forms cover every product of the chapter-6 layers:
+Two forms cover every product of the chapter-6 layers, each computing a slice of
+the result, so that the stages in network/conv/kernels.py can share a product out
+among their threads:
 
-- ``nn``: C = A B with the rows of B contiguous, C[r, j] = sum_s A[r, s] B[s, j],
-  the terms added one s after another (a convolution's weighted inputs from its
-  patches, (CONV-FWD); a fully connected layer's nabla_w = delta^T x, (BP4), and
-  its error dC/dx = delta w, (BP2));
-- ``nt``: C = A B^T with the rows of both contiguous, C[r, c] = A[r] . B[c] (a fully
-  connected layer's z = x w^T, (FF)): a sum along a contiguous row, split into one
-  partial sum per vector lane (``vector_sums`` in network/base/jit.py), the same
-  split for every (r, c) of a given length.
+- ``_nn_columns``: C = A B over a range of columns, the rows of B contiguous,
+  C[r, j] = sum_s A[r, s] B[s, j], the terms added one s after another (a
+  convolution's weighted inputs from its patches, (CONV-FWD); a fully connected
+  layer's nabla_w = delta^T x, (BP4), and its error dC/dx = delta w, (BP2));
+- ``_nt_rows``: C = A B^T over a range of B's rows, the rows of both contiguous,
+  C[r, c] = A[r] . B[c] (a fully connected layer's z = x w^T, (FF)): a sum along a
+  contiguous row, split into one partial sum per vector lane (``vector_sums`` in
+  network/base/jit.py), the same split for every (r, c) of a given length.
 
-``matmul_nn`` and ``matmul_nt`` share the columns of C (``nn``) or the rows of B
-(``nt``) out among numba's threads; each element is computed by one thread, with
-the same instructions whatever the thread count, so the result is the same bit for
-bit with 1 thread or 8.  The NumPy twins ``matmul_nn_numpy`` / ``matmul_nt_numpy``
-are BLAS products (``A @ B``, ``A @ B.T``), equal to 1e-12 in float64.
+Which slice a call computes never changes how an element is computed, so however
+the threads share a product out, the result is the same bit for bit (tests hold
+every split equal, and each product equal to BLAS's to 1e-12 in float64).
 
 Why not BLAS here: at mini-batch 10 the products are small (10 x 2880 by 2880 x 100),
-a BLAS call threads them poorly (measured: a second thread bought ~5%), and its
-blocking, hence its order of summation, is its own choice.  numba's ``np.dot`` would
-need SciPy.
+a BLAS call threads them poorly (the README measured a second thread buying ~10%
+for whole epochs), and its blocking, hence its order of summation, is its own
+choice.  numba's ``np.dot`` would need SciPy.
 
 Deliberately left out: transposed A, strided inputs, products the layers do not make.
 """
 
 import numpy as np
 
-from ..base.jit import jit, prange, thread_count
+from ..base.jit import jit
 
 LANES = 16   # float32 numbers in a 64-byte vector: the threads' column blocks are multiples
 
@@ -39,9 +39,11 @@ U = np.uint64
 
 @jit(fma=True)
 def _nn_columns(A, B, C, j0, j1):
-    """C[:, j0:j1] = A @ B[:, j0:j1], each element's sum over s in order.  Four rows of A
-    and four s per pass over a row of C: one load and one store of C per 16
-    multiply-adds instead of per one (the loop over j is what vectorises)."""
+    """C[:, j0:j1] = A @ B[:, j0:j1], each element's sum over s in order (t += a x, one s
+    after another, in every branch below, so how rows and s are grouped never changes a
+    number).  Four rows of A and four s per pass over a row of C: one load and one store
+    of C per 16 multiply-adds instead of per one (the loop over j is what vectorises);
+    what is left over goes two at a time, then one."""
     R, S = A.shape
     u0 = U(j0)
     r = 0
@@ -83,6 +85,29 @@ def _nn_columns(A, B, C, j0, j1):
                 t += a33 * x3
                 C[r + 3, jj] = t
             s += 4
+        while s + 2 <= S:   # the last s in pairs (m = 10 images leave two after eight)
+            a00, a01, a10, a11 = A[r, s], A[r, s + 1], A[r + 1, s], A[r + 1, s + 1]
+            a20, a21, a30, a31 = A[r + 2, s], A[r + 2, s + 1], A[r + 3, s], A[r + 3, s + 1]
+            for j in range(j1 - j0):
+                jj = u0 + U(j)
+                x0, x1 = B[s, jj], B[s + 1, jj]
+                t = C[r, jj]
+                t += a00 * x0
+                t += a01 * x1
+                C[r, jj] = t
+                t = C[r + 1, jj]
+                t += a10 * x0
+                t += a11 * x1
+                C[r + 1, jj] = t
+                t = C[r + 2, jj]
+                t += a20 * x0
+                t += a21 * x1
+                C[r + 2, jj] = t
+                t = C[r + 3, jj]
+                t += a30 * x0
+                t += a31 * x1
+                C[r + 3, jj] = t
+            s += 2
         while s < S:
             a00, a10, a20, a30 = A[r, s], A[r + 1, s], A[r + 2, s], A[r + 3, s]
             for j in range(j1 - j0):
@@ -94,7 +119,40 @@ def _nn_columns(A, B, C, j0, j1):
                 C[r + 3, jj] += a30 * x0
             s += 1
         r += 4
-    while r < R:            # the last rows, one at a time: the same terms in the same order
+    while r + 2 <= R:       # the last rows in pairs (m = 10 images leave two after eight)
+        for j in range(j1 - j0):
+            jj = u0 + U(j)
+            C[r, jj] = C[r + 1, jj] = 0.0
+        s = 0
+        while s + 4 <= S:
+            a00, a01, a02, a03 = A[r, s], A[r, s + 1], A[r, s + 2], A[r, s + 3]
+            a10, a11, a12, a13 = A[r + 1, s], A[r + 1, s + 1], A[r + 1, s + 2], A[r + 1, s + 3]
+            for j in range(j1 - j0):
+                jj = u0 + U(j)
+                x0, x1, x2, x3 = B[s, jj], B[s + 1, jj], B[s + 2, jj], B[s + 3, jj]
+                t = C[r, jj]
+                t += a00 * x0
+                t += a01 * x1
+                t += a02 * x2
+                t += a03 * x3
+                C[r, jj] = t
+                t = C[r + 1, jj]
+                t += a10 * x0
+                t += a11 * x1
+                t += a12 * x2
+                t += a13 * x3
+                C[r + 1, jj] = t
+            s += 4
+        while s < S:
+            a00, a10 = A[r, s], A[r + 1, s]
+            for j in range(j1 - j0):
+                jj = u0 + U(j)
+                x0 = B[s, jj]
+                C[r, jj] += a00 * x0
+                C[r + 1, jj] += a10 * x0
+            s += 1
+        r += 2
+    while r < R:            # the last row: the same terms in the same order
         for j in range(j1 - j0):
             C[r, u0 + U(j)] = 0.0
         for s in range(S):
@@ -128,55 +186,3 @@ def _nt_rows(A, B, C, c_start, c_end):
             C[r, c2] = s01
             C[r2, c] = s10
             C[r2, c2] = s11
-
-
-@jit(parallel=True, fma=True)
-def _nn_parallel(A, B, C, T):
-    N = B.shape[1]
-    blocks = -(-N // LANES)
-    for t in prange(T):
-        j0 = min(N, blocks * t // T * LANES)
-        j1 = min(N, blocks * (t + 1) // T * LANES)
-        if j1 > j0:
-            _nn_columns(A, B, C, j0, j1)
-
-
-@jit(parallel=True, vector_sums=True)
-def _nt_parallel(A, B, C, T):
-    N = B.shape[0]
-    pairs = -(-N // 2)
-    for t in prange(T):
-        c0 = min(N, pairs * t // T * 2)
-        c1 = min(N, pairs * (t + 1) // T * 2)
-        if c1 > c0:
-            _nt_rows(A, B, C, c0, c1)
-
-
-def _float_rows(*arrays):
-    return [np.ascontiguousarray(a) for a in arrays]
-
-
-def matmul_nn(A, B):
-    """A (R, S) @ B (S, N) -> (R, N), compiled, the columns shared among the threads."""
-    A, B = _float_rows(A, B)
-    C = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
-    _nn_parallel(A, B, C, thread_count())
-    return C
-
-
-def matmul_nt(A, B):
-    """A (R, S) @ B (N, S).T -> (R, N), compiled, B's rows shared among the threads."""
-    A, B = _float_rows(A, B)
-    C = np.empty((A.shape[0], B.shape[0]), dtype=np.result_type(A, B))
-    _nt_parallel(A, B, C, thread_count())
-    return C
-
-
-def matmul_nn_numpy(A, B):
-    """The NumPy twin of ``matmul_nn``: BLAS."""
-    return A @ B
-
-
-def matmul_nt_numpy(A, B):
-    """The NumPy twin of ``matmul_nt``: BLAS."""
-    return A @ B.T

@@ -1,4 +1,4 @@
-"""Convolution and max-pooling by their definitions, in NumPy: the reference the kernels match.
+"""The layers' stages by their definitions, in NumPy: the reference the compiled stages match.
 
 Layout: images are channels-last, ``(m, H, W, C)`` (rows are still examples).
 A convolution is im2col followed by one matrix product:
@@ -13,10 +13,12 @@ the columns (CONV-BP).  Max-pooling over disjoint 2x2 (in general s x s) blocks
 records which element of each block won, and the backward pass routes each
 pooled error to that element alone (POOL-BP).
 
-These are the building blocks of the NumPy twins in network/conv/kernels.py (the
-layers' stages), which the compiled stages are held equal to, and what the layers
-run where numba does not (NNDL_NO_NUMBA=1).  Ties in a pooling block go to the
-first maximum in row-major (p, q) order, here and in the compiled stages.
+im2col, col2im and max-pooling here build the NumPy twin of each compiled stage
+(``conv_pool_forward_numpy`` ... ``dense_backward_numpy``): BLAS products over dense
+arrays, as the book's equations read.  Tests hold the compiled stages
+(network/conv/conv_pool.py, dense.py) equal to them to 1e-12 in float64, and the
+layers run them where numba does not (NNDL_NO_NUMBA=1).  Ties in a pooling block
+go to the first maximum in row-major (p, q) order, here and in the compiled stages.
 
 Deliberately left out: strides other than 1, padding, pooling windows that
 overlap; rows or columns that do not fill a whole pooling block are dropped
@@ -81,3 +83,46 @@ def maxpool_backward(dout, arg, s, H, W):
     return dx
 
 
+# ---- the stages' twins: the compiled stages (conv_pool.py, dense.py) are held to them ----
+
+def conv_pool_forward_numpy(x, w, b, s, activation):
+    """The twin of ``conv_pool_forward_numba``: im2col, one BLAS product, max-pooling; the
+    backward stage gets the patches and the input's shape."""
+    F, C, k, _ = w.shape
+    m, H, W, _ = x.shape
+    cols = im2col(x, k).reshape(-1, C * k * k)                  # (m*OH*OW, C*k*k)
+    conv = (cols @ w.reshape(F, -1).T).reshape(m, H - k + 1, W - k + 1, F)  # (CONV-FWD)
+    pooled, arg = maxpool(conv, s)                              # (POOL-FWD)
+    z = pooled + b                                                      # shared bias per map
+    return z, activation.fn(z), arg, (cols, x.shape)
+
+
+def conv_pool_backward_numpy(delta_a, z, a, arg, saved, w, s, activation, need_input_grad):
+    """The twin of ``conv_pool_backward_numba``: the pooled errors routed back to a full map
+    (mostly zeros), then dense BLAS products and col2im."""
+    cols, (m, H, W, _) = saved
+    F, C, k, _ = w.shape
+    OH, OW = H - k + 1, W - k + 1
+    delta_z = delta_a * activation.prime(z)                           # (BP2) elementwise sigma'
+    nabla_b = delta_z.sum(axis=(0, 1, 2))                             # (CONV-BP) shared bias
+    d2 = maxpool_backward(delta_z, arg, s, OH, OW).reshape(-1, F)  # (POOL-BP) (m*OH*OW, F)
+    nabla_w = (d2.T @ cols).reshape(w.shape)                          # (CONV-BP) (F, m*OH*OW) @ (m*OH*OW, Ckk)
+    if not need_input_grad:
+        return nabla_w, nabla_b, None
+    dcols = (d2 @ w.reshape(F, C * k * k)).reshape(m, OH, OW, C, k, k)  # (CONV-BP) (m*OH*OW, Ckk)
+    return nabla_w, nabla_b, col2im(dcols, H, W)              # (CONV-BP) (m, H, W, C)
+
+
+def dense_forward_numpy(x, w, b, activation):
+    """The twin of ``dense_forward_numba``: a BLAS product."""
+    z = x @ w.T + b                                                # (FF) (m, n_in) @ (n_in, n_out)
+    return z, activation.fn(z)
+
+
+def dense_backward_numpy(delta_a, z, a, x, w, activation, need_input_grad):
+    """The twin of ``dense_backward_numba``: BLAS products."""
+    delta_z = delta_a if activation is None else delta_a * activation.prime(z)   # (BP2)
+    nabla_b = delta_z.sum(axis=0)                                  # (BP3)
+    nabla_w = delta_z.T @ x                                        # (BP4) (n_out, m) @ (m, n_in)
+    dx = delta_z @ w if need_input_grad else None                  # (BP2) (m, n_out) @ (n_out, n_in)
+    return nabla_w, nabla_b, dx

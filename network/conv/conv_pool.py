@@ -1,0 +1,280 @@
+"""A conv-pool layer's two stages, compiled and shared among threads.
+
+- ``conv_pool_forward_numba``: patches, (CONV-FWD) as one matrix product, (POOL-FWD),
+  the shared bias and sigma;
+- ``conv_pool_backward_numba``: (BP2) sigma', then (CONV-BP) for nabla_w, nabla_b and
+  dC/dx through the pooling winners (POOL-BP).
+
+How the work is shared (network/conv/kernels.py says why the result never depends
+on it): the forward stage and dC/dx by images; nabla_w by filters (small patches,
+one dense product) or by columns of the patch (large patches, winner by winner).
+
+Deliberately left out: strides, padding, overlapping pools.
+"""
+
+import numpy as np
+
+from ..base.jit import jit, prange, thread_count
+from .activation import _activate, _prime, activation_code
+from .matmul import LANES, U, _nn_columns, _nt_rows
+
+# ---- forward ----------------------------------------------------------------------------
+
+@jit
+def _patches(x, k, n0, n1, cols, at0, xt):
+    """cols[(c k + p) k + q, at0 + (n - n0) OH OW + i OW + j] = x[n, i + p, j + q, c] for the
+    images n0 <= n < n1: im2col, transposed, so each row runs along positions.  With
+    several channels each image is first turned channel-first into xt (C, H, W), so the
+    copies run along rows of the image (measured: 2x faster than reading across channels);
+    U(...): unsigned indices, see network/conv/matmul.py."""
+    _, H, W, C = x.shape
+    OH, OW = H - k + 1, W - k + 1
+    P = OH * OW
+    for n in range(n0, n1):
+        if C > 1:
+            for h in range(H):
+                for w in range(W):
+                    for c in range(C):
+                        xt[c, h, w] = x[n, h, w, c]
+        for c in range(C):
+            for p in range(k):
+                for q in range(k):
+                    row = (c * k + p) * k + q
+                    for i in range(OH):
+                        at, ip = U(at0 + (n - n0) * P + i * OW), U(i + p)
+                        if C > 1:
+                            for j in range(OW):
+                                cols[row, at + U(j)] = xt[c, ip, U(j + q)]
+                        else:
+                            for j in range(OW):
+                                cols[row, at + U(j)] = x[n, ip, U(j + q), 0]
+
+
+@jit
+def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg):
+    """(POOL-FWD) the maximum of each s x s block of the maps conv[f, (n - n0) P + i OW + j],
+    the shared bias, then sigma: z, a and the winner p s + q for images n0 <= n < n1.
+    All F maps of a block at once, and no branches: which element wins is a coin toss,
+    and written as "if v > best: ..." (or as a conditional expression, which LLVM made
+    a branch again) the mispredictions made the forward stage 2.4x slower (measured).
+    ``max`` and arithmetic on the comparison's 0 or 1 leave nothing to predict."""
+    _, PH, PW, F = z.shape
+    for n in range(n0, n1):
+        for pi in range(PH):
+            for pj in range(PW):
+                o = (n - n0) * P + pi * s * OW + pj * s
+                for f in range(F):
+                    z[n, pi, pj, f] = conv[f, o]
+                    arg[n, pi, pj, f] = 0
+                for p in range(s):
+                    for q in range(s):
+                        if p + q > 0:
+                            pq = p * s + q
+                            for f in range(F):
+                                v, best = conv[f, o + p * OW + q], z[n, pi, pj, f]
+                                wins = np.int8(v > best)  # strict: ties keep the first maximum
+                                z[n, pi, pj, f] = max(v, best)
+                                arg[n, pi, pj, f] += wins * (pq - arg[n, pi, pj, f])
+                for f in range(F):
+                    z[n, pi, pj, f] += b[f]               # shared bias per map (POOL-ORDER)
+        for pi in range(PH):
+            for pj in range(PW):
+                for f in range(F):
+                    a[n, pi, pj, f] = _activate(code, z[n, pi, pj, f])
+
+
+@jit(parallel=True, fma=True)
+def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, z, a, arg):
+    """Thread t takes images m t / T to m (t + 1) / T, ``group`` at a time, with its own
+    buffers cols[t] (C k k, group OH OW), conv[t] (F, group OH OW) and xt[t] (C, H, W)."""
+    m, H, W, _ = x.shape
+    OH, OW = H - k + 1, W - k + 1
+    P = OH * OW
+    for t in prange(T):
+        n = m * t // T
+        while n < m * (t + 1) // T:
+            n1 = min(n + group, m * (t + 1) // T)
+            width = (n1 - n) * P
+            _patches(x, k, n, n1, cols[t], 0, xt[t])
+            _nn_columns(wmat, cols[t], conv[t], 0, width)      # (CONV-FWD) w (F, Ckk) @ cols
+            _pool(conv[t], b, s, code, P, OW, n, n1, z, a, arg)
+            n = n1
+
+
+# Images per pass of a thread: its maps' rows (group OH OW numbers each) stay within 3 kB.
+# With rows 23 kB apart (10 images of 24 x 24) pooling read the F rows of a block ~10x
+# slower (measured; likely the L1 cache's way predictor on this AMD CPU), as at 4 kB.
+GROUP_BYTES = 3072
+
+
+def conv_pool_forward_numba(x, w, b, s, activation):
+    """x (m, H, W, C) -> z, a (m, PH, PW, F), the winners arg (int8), and what the backward
+    stage needs (here the input itself)."""
+    x = np.ascontiguousarray(x)
+    m, H, W, C = x.shape
+    F, _, k, _ = w.shape
+    OH, OW = H - k + 1, W - k + 1
+    T = max(1, min(thread_count(), m))
+    group = max(1, min(-(-m // T), GROUP_BYTES // (OH * OW * x.itemsize)))
+    cols = np.empty((T, C * k * k, group * OH * OW), dtype=x.dtype)
+    conv = np.empty((T, F, group * OH * OW), dtype=x.dtype)
+    xt = np.empty((T, C, H, W), dtype=x.dtype)
+    shape = (m, OH // s, OW // s, F)
+    z, a = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=x.dtype)
+    arg = np.empty(shape, dtype=np.int8)
+    _conv_pool_forward(x, np.ascontiguousarray(w.reshape(F, -1)), b, k, s,
+                       activation_code(activation), T, group, cols, conv, xt, z, a, arg)
+    return z, a, arg, x
+
+
+# ---- backward ---------------------------------------------------------------------------
+
+@jit
+def _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3):
+    """(CONV-BP) dC/dx of image n: each pooled error, times sigma'(z) (BP2), added back
+    through its winner's patch (POOL-BP), w_r (F, k, k C) being w in (p, q, c) order so a
+    filter row meets k C contiguous numbers of dx3 (m, H, W C).  Errors that are exactly 0
+    (ReLU units that were off) add nothing and are skipped."""
+    _, PH, PW, F = delta_a.shape
+    KC = k * C
+    for h in range(dx3.shape[1]):
+        for e in range(dx3.shape[2]):
+            dx3[n, h, e] = 0.0
+    for pi in range(PH):
+        for pj in range(PW):
+            for f in range(F):
+                d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+                if d != 0.0:
+                    win = arg[n, pi, pj, f]
+                    i, j = pi * s + win // s, pj * s + win % s
+                    for p in range(k):
+                        ip, at = U(i + p), U(j * C)
+                        for e in range(KC):
+                            dx3[n, ip, at + U(e)] += d * w_r[f, p, e]
+
+
+@jit
+def _bias_error(delta_a, z, a, code, f):
+    """(CONV-BP) nabla_b[f]: the shared bias's error, summed over images and positions in
+    order."""
+    m, PH, PW, _ = delta_a.shape
+    total = delta_a.dtype.type(0)
+    for n in range(m):
+        for pi in range(PH):
+            for pj in range(PW):
+                total += delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+    return total
+
+
+@jit(parallel=True, vector_sums=True)
+def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_grad,
+                              cols, dconv, xt, g, g_b, dx3):
+    """Small patches (k k C < DENSE_BELOW): nabla_w as one product over every position,
+    g (F, k k C) = dconv (F, m OH OW) @ cols^T, where dconv holds each pooled error at its
+    winner and 0 elsewhere, and cols are the patches (as in the forward stage).  Four
+    times the multiply-adds of visiting the winners, but as long dot products they run
+    ~4x faster than one short sum per winner (measured on conv1's first layer).  First
+    by images (cols, dconv, dC/dx), then by filters (the product, nabla_b)."""
+    m, PH, PW, F = delta_a.shape
+    _, H, W, C = x.shape
+    OW = W - k + 1
+    P = (H - k + 1) * OW
+    for t in prange(T):
+        for n in range(m * t // T, m * (t + 1) // T):
+            _patches(x, k, n, n + 1, cols, n * P, xt[t])
+            for f in range(F):
+                for e in range(P):
+                    dconv[f, U(n * P) + U(e)] = 0.0
+            for pi in range(PH):
+                for pj in range(PW):
+                    for f in range(F):           # (BP2), (POOL-BP): the error at the winner
+                        win = arg[n, pi, pj, f]
+                        pos = n * P + (pi * s + win // s) * OW + pj * s + win % s
+                        dconv[f, pos] = delta_a[n, pi, pj, f] * _prime(
+                            code, z[n, pi, pj, f], a[n, pi, pj, f])
+            if input_grad:
+                _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
+    pairs = -(-F // 2)
+    for t in prange(T):
+        f0, f1 = min(F, pairs * t // T * 2), min(F, pairs * (t + 1) // T * 2)
+        if f1 > f0:
+            _nt_rows(cols, dconv[f0:f1], g[:, f0:f1], 0, f1 - f0)   # (CONV-BP) g^T, by filters
+            for f in range(f0, f1):
+                g_b[f] = _bias_error(delta_a, z, a, code, f)
+
+
+@jit(parallel=True, fma=True)
+def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, input_grad,
+                               pat, g_r, g_b, dx3):
+    """Large patches: each pooled error times its winner's patch alone (POOL-BP), skipping
+    errors that are exactly 0.  g_r (F, K') receives nabla_w in (p, q, c) order, K' = k k C
+    rounded up to whole vectors; thread t owns the columns K' t / T to K' (t + 1) / T
+    (whole vectors) for every filter, so it copies only those columns of each candidate
+    patch into pat[t] (s s, K').  First by images (dC/dx), then by columns."""
+    m, PH, PW, F = delta_a.shape
+    KC = k * C
+    for t in prange(T):
+        if input_grad:
+            for n in range(m * t // T, m * (t + 1) // T):
+                _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
+    blocks = g_r.shape[1] // LANES
+    for t in prange(T):
+        e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
+        for f in range(F):
+            for e in range(e0, e1):
+                g_r[f, e] = 0.0
+        for n in range(m):                       # images in order, whatever the threads
+            for pi in range(PH):
+                for pj in range(PW):
+                    for pp in range(s):          # the s x s candidate patches, columns e0..e1
+                        for qq in range(s):
+                            i, j = pi * s + pp, pj * s + qq
+                            for p in range(k):   # row p of a patch is columns p KC..(p + 1) KC
+                                lo, hi = max(e0, p * KC), min(e1, (p + 1) * KC)
+                                at, ip = U(j * C + lo - p * KC), U(i + p)
+                                for e in range(hi - lo):
+                                    pat[t, pp * s + qq, U(lo) + U(e)] = x3[n, ip, at + U(e)]
+                    for f in range(F):
+                        d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f],
+                                                           a[n, pi, pj, f])
+                        if d != 0.0:             # (POOL-BP) only the winner's patch counts
+                            win = arg[n, pi, pj, f]
+                            for e in range(e1 - e0):
+                                g_r[f, U(e0) + U(e)] += d * pat[t, win, U(e0) + U(e)]
+        if t == T - 1:
+            for f in range(F):
+                g_b[f] = _bias_error(delta_a, z, a, code, f)
+
+
+DENSE_BELOW = 64   # patch sizes k k C below which nabla_w is one dense product
+
+
+def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input_grad):
+    """dC/da (m, PH, PW, F) -> nabla_w (F, C, k, k), nabla_b (F,), dC/dx (m, H, W, C) or
+    None; ``x`` is what ``conv_pool_forward_numba`` returned for the backward stage."""
+    m, H, W, C = x.shape
+    F, _, k, _ = w.shape
+    K = k * k * C
+    P = (H - k + 1) * (W - k + 1)
+    code = activation_code(activation)
+    w_r = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, k, k * C)
+    g_b = np.empty(F, dtype=w.dtype)
+    dx = np.empty((m, H, W, C) if need_input_grad else (0, H, W, C), dtype=x.dtype)
+    dx3 = dx.reshape(len(dx), H, W * C)
+    delta_a = np.ascontiguousarray(delta_a)
+    T = max(1, thread_count())
+    if K < DENSE_BELOW:
+        g = np.empty((K, F), dtype=w.dtype)
+        cols, dconv = np.empty((K, m * P), dtype=x.dtype), np.empty((F, m * P), dtype=x.dtype)
+        _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, need_input_grad,
+                                  cols, dconv, np.empty((T, C, H, W), dtype=x.dtype), g, g_b,
+                                  dx3)
+        nabla_w = np.ascontiguousarray(g.T).reshape(F, C, k, k)
+    else:
+        width = -(-K // LANES) * LANES
+        g_r = np.empty((F, width), dtype=w.dtype)
+        pat = np.zeros((T, s * s, width), dtype=x.dtype)
+        _conv_pool_backward_sparse(delta_a, z, a, arg, x.reshape(m, H, W * C), w_r, k, s, C, code,
+                                   T, need_input_grad, pat, g_r, g_b, dx3)
+        nabla_w = np.ascontiguousarray(g_r[:, :K].reshape(F, k, k, C).transpose(0, 3, 1, 2))
+    return nabla_w, g_b, (dx if need_input_grad else None)
