@@ -17,6 +17,7 @@ import numpy as np
 from ..base.jit import jit, prange, thread_count
 from .activation import _activate, _prime, activation_code
 from .matmul import LANES, U, _nn_columns, _nt_rows
+from .scratch import scratch
 
 # ---- forward ----------------------------------------------------------------------------
 
@@ -107,18 +108,18 @@ def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, z, a, a
 GROUP_BYTES = 3072
 
 
-def conv_pool_forward_numba(x, w, b, s, activation):
+def conv_pool_forward_numba(x, w, b, s, activation, work=None):
     """x (m, H, W, C) -> z, a (m, PH, PW, F), the winners arg (int8), and what the backward
-    stage needs (here the input itself)."""
+    stage needs (here the input itself); ``work``: the layer's work arrays (scratch.py)."""
     x = np.ascontiguousarray(x)
     m, H, W, C = x.shape
     F, _, k, _ = w.shape
     OH, OW = H - k + 1, W - k + 1
     T = max(1, min(thread_count(), m))
     group = max(1, min(-(-m // T), GROUP_BYTES // (OH * OW * x.itemsize)))
-    cols = np.empty((T, C * k * k, group * OH * OW), dtype=x.dtype)
-    conv = np.empty((T, F, group * OH * OW), dtype=x.dtype)
-    xt = np.empty((T, C, H, W), dtype=x.dtype)
+    cols = scratch(work, "cols", (T, C * k * k, group * OH * OW), x.dtype)
+    conv = scratch(work, "conv", (T, F, group * OH * OW), x.dtype)
+    xt = scratch(work, "xt", (T, C, H, W), x.dtype)
     shape = (m, OH // s, OW // s, F)
     z, a = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=x.dtype)
     arg = np.empty(shape, dtype=np.int8)
@@ -128,6 +129,13 @@ def conv_pool_forward_numba(x, w, b, s, activation):
 
 
 # ---- backward ---------------------------------------------------------------------------
+
+# A block's winner p s + q as its row p and column q, looked up: dividing by s, which the
+# compiler does not know, took ~40 cycles a time, half of dC/dx's time in the second
+# layer (measured).  s is at most MAX_POOL (layers.py), so p s + q fits the int8 winner.
+MAX_POOL = 11
+_ROW = np.array([[w // max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
+_COL = np.array([[w % max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
 
 @jit
 def _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3):
@@ -146,7 +154,7 @@ def _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3):
                 d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
                 if d != 0.0:
                     win = arg[n, pi, pj, f]
-                    i, j = pi * s + win // s, pj * s + win % s
+                    i, j = pi * s + _ROW[s, win], pj * s + _COL[s, win]
                     for p in range(k):
                         ip, at = U(i + p), U(j * C)
                         for e in range(KC):
@@ -189,7 +197,7 @@ def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_g
                 for pj in range(PW):
                     for f in range(F):           # (BP2), (POOL-BP): the error at the winner
                         win = arg[n, pi, pj, f]
-                        pos = n * P + (pi * s + win // s) * OW + pj * s + win % s
+                        pos = n * P + (pi * s + _ROW[s, win]) * OW + pj * s + _COL[s, win]
                         dconv[f, pos] = delta_a[n, pi, pj, f] * _prime(
                             code, z[n, pi, pj, f], a[n, pi, pj, f])
             if input_grad:
@@ -249,7 +257,8 @@ def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, in
 DENSE_BELOW = 64   # patch sizes k k C below which nabla_w is one dense product
 
 
-def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input_grad):
+def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input_grad,
+                             work=None):
     """dC/da (m, PH, PW, F) -> nabla_w (F, C, k, k), nabla_b (F,), dC/dx (m, H, W, C) or
     None; ``x`` is what ``conv_pool_forward_numba`` returned for the backward stage."""
     m, H, W, C = x.shape
@@ -264,16 +273,18 @@ def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input
     delta_a = np.ascontiguousarray(delta_a)
     T = max(1, thread_count())
     if K < DENSE_BELOW:
-        g = np.empty((K, F), dtype=w.dtype)
-        cols, dconv = np.empty((K, m * P), dtype=x.dtype), np.empty((F, m * P), dtype=x.dtype)
+        g = scratch(work, "g", (K, F), w.dtype)
+        cols = scratch(work, "cols_all", (K, m * P), x.dtype)
+        dconv = scratch(work, "dconv", (F, m * P), x.dtype)
+        xt = scratch(work, "xt", (T, C, H, W), x.dtype)
         _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, need_input_grad,
-                                  cols, dconv, np.empty((T, C, H, W), dtype=x.dtype), g, g_b,
-                                  dx3)
+                                  cols, dconv, xt, g, g_b, dx3)
         nabla_w = np.ascontiguousarray(g.T).reshape(F, C, k, k)
     else:
         width = -(-K // LANES) * LANES
-        g_r = np.empty((F, width), dtype=w.dtype)
-        pat = np.zeros((T, s * s, width), dtype=x.dtype)
+        g_r = scratch(work, "g_r", (F, width), w.dtype)
+        pat = scratch(work, "pat", (T, s * s, width), x.dtype)
+        pat[:] = 0.0                             # the columns past k k C stay 0
         _conv_pool_backward_sparse(delta_a, z, a, arg, x.reshape(m, H, W * C), w_r, k, s, C, code,
                                    T, need_input_grad, pat, g_r, g_b, dx3)
         nabla_w = np.ascontiguousarray(g_r[:, :K].reshape(F, k, k, C).transpose(0, 3, 1, 2))

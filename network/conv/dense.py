@@ -16,6 +16,7 @@ import numpy as np
 from ..base.jit import jit, prange, thread_count
 from .activation import IDENTITY, _activate, _prime, activation_code
 from .matmul import LANES, _nn_columns, _nt_rows
+from .scratch import scratch
 
 SERIAL_WORK = 32_768   # multiply-adds below which a stage runs on the calling thread alone:
                        # starting the threads would cost more than they save
@@ -63,7 +64,7 @@ def _dense_backward(delta_a, z, a, x, w, code, T, input_grad, dz, dzT, g_w, g_b,
             _nn_columns(dz[t], w, dx, c0, c1)    # (BP2) (m, n_out) @ (n_out, n_in)
 
 
-def dense_forward_numba(x, w, b, activation):
+def dense_forward_numba(x, w, b, activation, work=None):
     """(FF) x (m, n_in) -> z, a (m, n_out); a = z for the softmax layer (Softmax is applied
     by the layer: it needs a whole row)."""
     x = np.ascontiguousarray(x)
@@ -75,14 +76,15 @@ def dense_forward_numba(x, w, b, activation):
     return z, (activation.fn(z) if activation.name == "softmax" else a)
 
 
-def dense_backward_numba(delta_a, z, a, x, w, activation, need_input_grad):
+def dense_backward_numba(delta_a, z, a, x, w, activation, need_input_grad, work=None):
     """dC/da (m, n_out) (for the softmax layer: dC/dz, activation None) -> nabla_w, nabla_b,
-    dC/dx (m, n_in) or None."""
+    dC/dx (m, n_in) or None.  nabla_w is one of the layer's work arrays (scratch.py): the
+    next call overwrites it."""
     m, n_out = delta_a.shape
     code = IDENTITY if activation is None else activation_code(activation)
     T = 1 if m * w.size < SERIAL_WORK else max(1, thread_count())
-    dz, dzT = np.empty((T, m, n_out), dtype=x.dtype), np.empty((T, n_out, m), dtype=x.dtype)
-    g_w, g_b = np.empty_like(w), np.empty(n_out, dtype=w.dtype)
+    dz, dzT = scratch(work, "dz", (T, m, n_out), x.dtype), scratch(work, "dzT", (T, n_out, m), x.dtype)
+    g_w, g_b = scratch(work, "nabla_w", w.shape, w.dtype), np.empty(n_out, dtype=w.dtype)
     dx = np.empty((m, x.shape[1]) if need_input_grad else (0, 0), dtype=x.dtype)
     _dense_backward(np.ascontiguousarray(delta_a), z, a, x, w, code, T, need_input_grad, dz, dzT,
                     g_w, g_b, dx)

@@ -31,6 +31,7 @@ import numpy as np
 from ..base.activations import Sigmoid, Softmax, get_activation
 from ..errors import UsageError
 from .activation import activation_code
+from .conv_pool import MAX_POOL
 from .kernels import DEFAULT, IMPLEMENTATIONS
 
 
@@ -63,6 +64,9 @@ class ConvPoolLayer:
         if k > H or k > W:
             raise UsageError(f"a {k}x{k} filter does not fit a {H}x{W} image")
         self.poolsize = int(poolsize)
+        if self.poolsize > MAX_POOL:
+            raise UsageError(f"poolsize {poolsize!r} is larger than {MAX_POOL}: a block's winner "
+                             f"is kept as one byte")
         if self.poolsize < 1 or (H - k + 1) // self.poolsize < 1:
             raise UsageError(f"poolsize {poolsize!r} does not fit the {H - k + 1}-wide "
                              f"convolution output")
@@ -76,6 +80,7 @@ class ConvPoolLayer:
         self.fan_in = C * k * k
         self.w = self.b = None
         self.kernels = IMPLEMENTATIONS[DEFAULT]
+        self.work = {}      # the stages' work arrays, kept between mini-batches (scratch.py)
 
     @property
     def n_params(self):
@@ -97,7 +102,7 @@ class ConvPoolLayer:
         (CONV-FWD) the convolution as one matrix product of patches and filters,
         (POOL-FWD) the block maxima, the shared bias, sigma (network/conv/kernels.py)."""
         self.z, self.a, self.arg, self.saved = self.kernels["conv_pool_forward"](
-            x, self.w, self.b, self.poolsize, self.activation)    # z, a (m, PH, PW, F)
+            x, self.w, self.b, self.poolsize, self.activation, self.work)  # z, a (m, PH, PW, F)
         return self.a
 
     def backward(self, delta_a, need_input_grad=True):
@@ -106,7 +111,7 @@ class ConvPoolLayer:
         gradients as sums over positions and the input error as patches added back."""
         self.nabla_w, self.nabla_b, dx = self.kernels["conv_pool_backward"](
             delta_a, self.z, self.a, self.arg, self.saved, self.w, self.poolsize,
-            self.activation, need_input_grad)
+            self.activation, need_input_grad, self.work)
         return dx
 
 
@@ -126,6 +131,7 @@ class FullyConnectedLayer:
         self.fan_in = self.n_in
         self.w = self.b = None
         self.kernels = IMPLEMENTATIONS[DEFAULT]
+        self.work = {}      # the stages' work arrays, kept between mini-batches (scratch.py)
 
     @property
     def n_params(self):
@@ -148,7 +154,8 @@ class FullyConnectedLayer:
         self.mask = mask
         self.x = x
         # (FF) z = w x + b, a = sigma(z): (m, n_in) @ (n_in, n_out)
-        self.z, self.a = self.kernels["dense_forward"](x, self.w, self.b, self.activation)
+        self.z, self.a = self.kernels["dense_forward"](x, self.w, self.b, self.activation,
+                                                       self.work)
         return self.a
 
     def backward(self, delta_a, need_input_grad=True):
@@ -159,7 +166,7 @@ class FullyConnectedLayer:
         # (BP2) delta = dC/da * sigma'(z) (with no activation, delta is dC/dz already);
         # (BP3) nabla_b = sum of delta; (BP4) nabla_w = delta^T x; (BP2) dC/dx = delta w
         self.nabla_w, self.nabla_b, dx = self.kernels["dense_backward"](
-            delta, self.z, self.a, self.x, self.w, activation, need_input_grad)
+            delta, self.z, self.a, self.x, self.w, activation, need_input_grad, self.work)
         if not need_input_grad:
             return None
         if self.mask is not None:

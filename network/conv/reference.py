@@ -85,7 +85,7 @@ def maxpool_backward(dout, arg, s, H, W):
 
 # ---- the stages' twins: the compiled stages (conv_pool.py, dense.py) are held to them ----
 
-def conv_pool_forward_numpy(x, w, b, s, activation):
+def conv_pool_forward_numpy(x, w, b, s, activation, work=None):
     """The twin of ``conv_pool_forward_numba``: im2col, one BLAS product, max-pooling; the
     backward stage gets the patches and the input's shape."""
     F, C, k, _ = w.shape
@@ -97,7 +97,8 @@ def conv_pool_forward_numpy(x, w, b, s, activation):
     return z, activation.fn(z), arg, (cols, x.shape)
 
 
-def conv_pool_backward_numpy(delta_a, z, a, arg, saved, w, s, activation, need_input_grad):
+def conv_pool_backward_numpy(delta_a, z, a, arg, saved, w, s, activation, need_input_grad,
+                             work=None):
     """The twin of ``conv_pool_backward_numba``: the pooled errors routed back to a full map
     (mostly zeros), then dense BLAS products and col2im."""
     cols, (m, H, W, _) = saved
@@ -113,13 +114,13 @@ def conv_pool_backward_numpy(delta_a, z, a, arg, saved, w, s, activation, need_i
     return nabla_w, nabla_b, col2im(dcols, H, W)              # (CONV-BP) (m, H, W, C)
 
 
-def dense_forward_numpy(x, w, b, activation):
+def dense_forward_numpy(x, w, b, activation, work=None):
     """The twin of ``dense_forward_numba``: a BLAS product."""
     z = x @ w.T + b                                                # (FF) (m, n_in) @ (n_in, n_out)
     return z, activation.fn(z)
 
 
-def dense_backward_numpy(delta_a, z, a, x, w, activation, need_input_grad):
+def dense_backward_numpy(delta_a, z, a, x, w, activation, need_input_grad, work=None):
     """The twin of ``dense_backward_numba``: BLAS products."""
     delta_z = delta_a if activation is None else delta_a * activation.prime(z)   # (BP2)
     nabla_b = delta_z.sum(axis=0)                                  # (BP3)
