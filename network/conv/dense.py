@@ -22,46 +22,61 @@ SERIAL_WORK = 32_768   # multiply-adds below which a stage runs on the calling t
                        # starting the threads would cost more than they save
 
 
-@jit(parallel=True, vector_sums=True)
+@jit(vector_sums=True)
+def _forward_units(x, w, b, code, z, a, o0, o1):
+    """(FF) units o0..o1: z = x w^T + b (dot products, network/conv/matmul.py), a = sigma(z)
+    (a = z for the softmax layer, code IDENTITY)."""
+    _nt_rows(x, w, z, o0, o1)                    # (FF) (m, n_in) @ (n_in, n_out)
+    for n in range(z.shape[0]):
+        for o in range(o0, o1):
+            z[n, o] += b[o]
+            a[n, o] = _activate(code, z[n, o])
+
+
+@jit(parallel=True)
 def _dense_forward(x, w, b, code, T, z, a):
-    """(FF) z = x w^T + b and a = sigma(z) (a = z for the softmax layer, code IDENTITY);
-    thread t takes the outputs (units) in its share of pairs (network/conv/matmul.py)."""
-    m, n_out = z.shape
+    """``_forward_units`` with thread t taking its share of the units, in pairs."""
+    n_out = z.shape[1]
     pairs = -(-n_out // 2)
     for t in prange(T):
         o0, o1 = min(n_out, pairs * t // T * 2), min(n_out, pairs * (t + 1) // T * 2)
         if o1 > o0:
-            _nt_rows(x, w, z, o0, o1)            # (FF) (m, n_in) @ (n_in, n_out), dot products
-            for n in range(m):
-                for o in range(o0, o1):
-                    z[n, o] += b[o]
-                    a[n, o] = _activate(code, z[n, o])
+            _forward_units(x, w, b, code, z, a, o0, o1)
 
 
-@jit(parallel=True, fma=True)
-def _dense_backward(delta_a, z, a, x, w, code, T, input_grad, dz, dzT, g_w, g_b, dx):
-    """(BP2)-(BP4) in one parallel region: each thread forms all of delta_z = delta_a *
-    sigma'(z) (m n_out numbers) in its own dz[t], dzT[t], then takes its share of the
-    units (rows of nabla_w, four at a time) and of dC/dx's columns (whole vectors)."""
+@jit(fma=True)
+def _backward_part(delta_a, z, a, x, w, code, input_grad, dz, dzT, g_w, g_b, dx, o0, o1,
+                   c0, c1):
+    """(BP2) all of delta_z = delta_a * sigma'(z) (m n_out numbers) into dz and dzT, then
+    (BP4) nabla_w and (BP3) nabla_b for units o0..o1, and (BP2) dC/dx's columns c0..c1."""
     m, n_out = delta_a.shape
-    n_in = x.shape[1]
+    for n in range(m):                           # (BP2) delta_z = delta_a * sigma'(z)
+        for o in range(n_out):
+            d = delta_a[n, o] * _prime(code, z[n, o], a[n, o])
+            dz[n, o] = d
+            dzT[o, n] = d
+    if o1 > o0:
+        _nn_columns(dzT[o0:o1], x, g_w[o0:o1], 0, x.shape[1])   # (BP4) (n_out, m) @ (m, n_in)
+        for o in range(o0, o1):
+            g_b[o] = 0.0
+            for n in range(m):                   # (BP3) images in order
+                g_b[o] += dz[n, o]
+    if input_grad and c1 > c0:
+        _nn_columns(dz, w, dx, c0, c1)           # (BP2) (m, n_out) @ (n_out, n_in)
+
+
+@jit(parallel=True)
+def _dense_backward(delta_a, z, a, x, w, code, T, input_grad, dz, dzT, g_w, g_b, dx):
+    """``_backward_part`` on each thread, with its own dz[t], dzT[t] (cheaper to form than
+    to wait for), its share of the units (four at a time) and of dC/dx's columns (whole
+    vectors)."""
+    n_out, n_in = w.shape
     quads, blocks = -(-n_out // 4), -(-n_in // LANES)
     for t in prange(T):
-        for n in range(m):                       # (BP2) delta_z = delta_a * sigma'(z)
-            for o in range(n_out):
-                d = delta_a[n, o] * _prime(code, z[n, o], a[n, o])
-                dz[t, n, o] = d
-                dzT[t, o, n] = d
         o0, o1 = min(n_out, quads * t // T * 4), min(n_out, quads * (t + 1) // T * 4)
-        if o1 > o0:
-            _nn_columns(dzT[t, o0:o1], x, g_w[o0:o1], 0, n_in)   # (BP4) (n_out, m) @ (m, n_in)
-            for o in range(o0, o1):
-                g_b[o] = 0.0
-                for n in range(m):               # (BP3) images in order
-                    g_b[o] += dz[t, n, o]
         c0, c1 = min(n_in, blocks * t // T * LANES), min(n_in, blocks * (t + 1) // T * LANES)
-        if input_grad and c1 > c0:
-            _nn_columns(dz[t], w, dx, c0, c1)    # (BP2) (m, n_out) @ (n_out, n_in)
+        _backward_part(delta_a, z, a, x, w, code, input_grad, dz[t], dzT[t], g_w, g_b, dx, o0,
+                       o1, c0, c1)
 
 
 def dense_forward_numba(x, w, b, activation, work=None):
@@ -71,8 +86,10 @@ def dense_forward_numba(x, w, b, activation, work=None):
     m, n_out = x.shape[0], w.shape[0]
     z, a = np.empty((m, n_out), dtype=x.dtype), np.empty((m, n_out), dtype=x.dtype)
     code = IDENTITY if activation.name == "softmax" else activation_code(activation)
-    T = 1 if m * w.size < SERIAL_WORK else max(1, min(thread_count(), -(-n_out // 2)))
-    _dense_forward(x, w, b, code, T, z, a)
+    if m * w.size < SERIAL_WORK:
+        _forward_units(x, w, b, code, z, a, 0, n_out)
+    else:
+        _dense_forward(x, w, b, code, max(1, min(thread_count(), -(-n_out // 2))), z, a)
     return z, (activation.fn(z) if activation.name == "softmax" else a)
 
 
@@ -86,6 +103,10 @@ def dense_backward_numba(delta_a, z, a, x, w, activation, need_input_grad, work=
     dz, dzT = scratch(work, "dz", (T, m, n_out), x.dtype), scratch(work, "dzT", (T, n_out, m), x.dtype)
     g_w, g_b = scratch(work, "nabla_w", w.shape, w.dtype), np.empty(n_out, dtype=w.dtype)
     dx = np.empty((m, x.shape[1]) if need_input_grad else (0, 0), dtype=x.dtype)
-    _dense_backward(np.ascontiguousarray(delta_a), z, a, x, w, code, T, need_input_grad, dz, dzT,
-                    g_w, g_b, dx)
+    delta_a = np.ascontiguousarray(delta_a)
+    if T == 1:
+        _backward_part(delta_a, z, a, x, w, code, need_input_grad, dz[0], dzT[0], g_w, g_b, dx,
+                       0, n_out, 0, x.shape[1])
+    else:
+        _dense_backward(delta_a, z, a, x, w, code, T, need_input_grad, dz, dzT, g_w, g_b, dx)
     return g_w, g_b, (dx if need_input_grad else None)
