@@ -208,41 +208,57 @@ def _row_sum(A, r):
     return total
 
 
-@jit(parallel=True, vector_sums=True)
+@jit
+def _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv):
+    """dconv (F, OH OW): image n's pooled errors times sigma'(z) (BP2), each at its block's
+    winner, 0 at the other positions (POOL-BP)."""
+    _, PH, PW, F = delta_a.shape
+    for f in range(F):
+        for e in range(dconv.shape[1]):
+            dconv[f, e] = 0.0
+    for pi in range(PH):
+        for pj in range(PW):
+            for f in range(F):
+                win = arg[n, pi, pj, f]
+                pos = (pi * s + _ROW[s, win]) * OW + pj * s + _COL[s, win]
+                dconv[f, pos] = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f],
+                                                               a[n, pi, pj, f])
+
+
+@jit(parallel=True)
 def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_grad,
-                              cols, dconv, xt, g, g_b, dx3):
-    """Small patches (k k C < DENSE_BELOW): nabla_w as one product over every position,
-    g (F, k k C) = dconv (F, m OH OW) @ cols^T, where dconv holds each pooled error at its
-    winner and 0 elsewhere, and cols are the patches (as in the forward stage).  Four
-    times the multiply-adds of visiting the winners, but as long dot products they run
-    ~4x faster than one short sum per winner (measured on conv1's first layer).  First
-    by images (cols, dconv, dC/dx), then by filters (the product, nabla_b)."""
-    m, PH, PW, F = delta_a.shape
+                              cols, dconv, xt, g_n, b_n, dx3):
+    """Small patches (k k C < DENSE_BELOW): image n's part of nabla_w as one product over
+    every position, g_n[n] (k k C, F) = cols @ dconv^T, where dconv (F, OH OW) holds each
+    pooled error at its winner and 0 elsewhere and cols (k k C, OH OW) are the patches (as
+    in the forward stage); b_n[n] its part of nabla_b.  Four times the multiply-adds of
+    visiting the winners, but as long dot products they ran ~4x faster than one short
+    sum per winner (measured on conv1's first layer).  All by images, one parallel
+    region: each thread its images, with its own cols[t], dconv[t]; the wrapper adds the
+    parts in image order."""
+    m = delta_a.shape[0]
     _, H, W, C = x.shape
+    F = dconv.shape[1]
     OW = W - k + 1
-    P = (H - k + 1) * OW
     for t in prange(T):
         for n in range(m * t // T, m * (t + 1) // T):
-            _patches(x, k, n, n + 1, cols, n * P, xt[t])
-            for f in range(F):
-                for e in range(P):
-                    dconv[f, U(n * P) + U(e)] = 0.0
-            for pi in range(PH):
-                for pj in range(PW):
-                    for f in range(F):           # (BP2), (POOL-BP): the error at the winner
-                        win = arg[n, pi, pj, f]
-                        pos = n * P + (pi * s + _ROW[s, win]) * OW + pj * s + _COL[s, win]
-                        dconv[f, pos] = delta_a[n, pi, pj, f] * _prime(
-                            code, z[n, pi, pj, f], a[n, pi, pj, f])
+            _patches(x, k, n, n + 1, cols[t], 0, xt[t])
+            _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv[t])
+            _nt_rows(cols[t], dconv[t], g_n[n], 0, F)   # (CONV-BP) (Ckk, OH OW) @ (OH OW, F)
+            for f in range(F):                   # (CONV-BP) the shared bias: sum over positions
+                b_n[n, f] = _row_sum(dconv[t], f)
             if input_grad:
                 _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
-    pairs = -(-F // 2)
-    for t in prange(T):
-        f0, f1 = min(F, pairs * t // T * 2), min(F, pairs * (t + 1) // T * 2)
-        if f1 > f0:
-            _nt_rows(cols, dconv[f0:f1], g[:, f0:f1], 0, f1 - f0)   # (CONV-BP) g^T, by filters
-            for f in range(f0, f1):              # (CONV-BP) the shared bias: sum over positions
-                g_b[f] = _row_sum(dconv, f)
+
+
+@jit
+def _sum_in_order(parts, out):
+    """out = parts[0] + parts[1] + ..., added in that order (flat arrays of one shape)."""
+    for e in range(out.shape[0]):
+        out[e] = parts[0, e]
+    for n in range(1, parts.shape[0]):
+        for e in range(out.shape[0]):
+            out[e] += parts[n, e]
 
 
 @jit(fma=True)
@@ -349,12 +365,16 @@ def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input
     delta_a = np.ascontiguousarray(delta_a)
     T = max(1, thread_count())
     if K < DENSE_BELOW:
-        g = scratch(work, "g", (K, F), w.dtype)
-        cols = scratch(work, "cols_all", (K, m * P), x.dtype)
-        dconv = scratch(work, "dconv", (F, m * P), x.dtype)
+        T = min(T, m)
+        g_n, b_n = scratch(work, "g_n", (m, K, F), w.dtype), scratch(work, "b_n", (m, F), w.dtype)
+        cols = scratch(work, "cols_1", (T, K, P), x.dtype)
+        dconv = scratch(work, "dconv", (T, F, P), x.dtype)
         xt = scratch(work, "xt", (T, C, H, W), x.dtype)
         _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, need_input_grad,
-                                  cols, dconv, xt, g, g_b, dx3)
+                                  cols, dconv, xt, g_n, b_n, dx3)
+        g = np.empty((K, F), dtype=w.dtype)
+        _sum_in_order(g_n.reshape(m, -1), g.reshape(-1))      # images in order
+        _sum_in_order(b_n, g_b)
         nabla_w = np.ascontiguousarray(g.T).reshape(F, C, k, k)
     else:
         width = -(-K // LANES) * LANES
