@@ -21,6 +21,7 @@ by the approximation chosen).
 """
 
 import contextlib
+import functools
 import os
 import threading
 
@@ -113,3 +114,14 @@ def inline(fn):
     if numba is None:
         return fn
     return numba.njit(cache=True, fastmath=False, error_model="python", inline="always")(fn)
+
+
+def on_threads(method):
+    """Decorator: the method of an object with a ``threads`` attribute (a count, or None for
+    ``max_threads()``) runs with that many numba threads; the count before is restored
+    afterwards, so a caller's own setting survives."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with threads(self.threads or max_threads()):
+            return method(self, *args, **kwargs)
+    return run

@@ -62,7 +62,7 @@ def _sgd_pass_threads(p, g, eta, T):
         _sgd_pass(p[lo:hi], g[lo:hi], eta)
 
 
-THREADED_SIZE = 1 << 16   # numbers from which a step is shared among the threads
+THREADED_SIZE = 1 << 15   # numbers from which a step is shared among the threads
 
 
 class SGD:

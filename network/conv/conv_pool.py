@@ -6,8 +6,11 @@
   dC/dx through the pooling winners (POOL-BP).
 
 How the work is shared (network/conv/kernels.py says why the result never depends
-on it): the forward stage and dC/dx by images; nabla_w by filters (small patches,
-one dense product) or by columns of the patch (large patches, winner by winner).
+on it): the forward stage and dC/dx by images; nabla_w image by image for small
+patches (one dense product per image, the parts added in image order) or by columns
+of the patch for large ones (winner by winner).
+
+U(...) marks unsigned indices (network/conv/matmul.py says why).
 
 Deliberately left out: strides, padding, overlapping pools.
 """
@@ -130,9 +133,10 @@ def conv_pool_forward_numba(x, w, b, s, activation, work=None):
 
 # ---- backward ---------------------------------------------------------------------------
 
-# A block's winner p s + q as its row p and column q, looked up: dividing by s, which the
-# compiler does not know, took ~40 cycles a time, half of dC/dx's time in the second
-# layer (measured).  s is at most MAX_POOL (layers.py), so p s + q fits the int8 winner.
+# A block's winner p s + q as its row p and column q, looked up rather than divided by s
+# (a division by a number the compiler does not know takes tens of cycles; measured, it
+# made no visible difference next to the products).  s is at most MAX_POOL (layers.py),
+# so p s + q fits the int8 winner.
 MAX_POOL = 11
 _ROW = np.array([[w // max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
 _COL = np.array([[w % max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
@@ -200,8 +204,8 @@ def _bias_error(delta_a, z, a, code, f):
 
 @jit(vector_sums=True)
 def _row_sum(A, r):
-    """The sum of row r of A, one partial sum per vector lane (in a function of its own:
-    the body of a prange loop does not get the kernel's fastmath flags)."""
+    """The sum of row r of A, one partial sum per vector lane (``vector_sums``: the split
+    depends on the row's length only)."""
     total = A.dtype.type(0)
     for e in range(A.shape[1]):
         total += A[r, e]
@@ -331,14 +335,14 @@ def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, in
     errors that are exactly 0.  g_r (F, K') receives nabla_w in (p, q, c) order, K' = k k C
     rounded up to whole vectors; thread t owns the columns K' t / T to K' (t + 1) / T
     (whole vectors) for every filter, so it copies only those columns of each candidate
-    patch into pat[t] (4, s s, K').  First by images (dC/dx), then by columns."""
+    patch into pat[t] (4, s s, K').  Each thread does its images' dC/dx and its columns'
+    nabla_w, in one parallel region."""
     m, _, _, F = delta_a.shape
-    for t in prange(T):
+    blocks = g_r.shape[1] // LANES
+    for t in prange(T):                          # one region: the two parts are independent
         if input_grad:
             for n in range(m * t // T, m * (t + 1) // T):
                 _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
-    blocks = g_r.shape[1] // LANES
-    for t in prange(T):
         e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
         _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat[t], g_r)
         if t == T - 1:

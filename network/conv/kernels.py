@@ -1,40 +1,45 @@
-"""The layers' stages, compiled and shared among threads, each with a plain NumPy twin.
+"""The layers' stages: compiled and shared among threads, or their plain NumPy twins.
 
-A conv-pool layer is two stages, a fully connected layer two more:
+A conv-pool layer is two stages, a fully connected (or softmax) layer two more:
 
 - ``conv_pool_forward``: patches, (CONV-FWD) as one matrix product, (POOL-FWD), the
   shared bias and sigma;
 - ``conv_pool_backward``: (BP2) sigma', then (CONV-BP) for nabla_w, nabla_b and
-  dC/dx through the pooling winners only (POOL-BP);
-- ``dense_forward`` / ``dense_backward``: (FF) and (BP2)-(BP4) of a fully connected
-  or softmax layer, through the products of network/conv/matmul.py.
+  dC/dx through the pooling winners (POOL-BP);
+- ``dense_forward`` / ``dense_backward``: (FF) and (BP2)-(BP4).
 
-Each ``*_numba`` stage has a ``*_numpy`` twin that computes the same from the
-definitions (network/conv/reference.py and BLAS products); tests hold them equal to
-1e-12 in float64.  The layers use the compiled stages where numba runs
-(``DEFAULT``) and the twins where it does not (NNDL_NO_NUMBA=1).
+``IMPLEMENTATIONS["numba"]`` are the compiled stages (network/conv/conv_pool.py and
+dense.py, built on the products of matmul.py); ``IMPLEMENTATIONS["numpy"]`` their
+twins (network/conv/reference.py), which compute the same from the definitions with
+BLAS; tests hold them equal to 1e-12 in float64.  The layers use the compiled stages
+where numba runs (``DEFAULT``) and the twins where it does not (NNDL_NO_NUMBA=1).
 
-How the work is shared, so that a result never depends on the thread count
-(the threads: ``threads`` in network/base/jit.py; tests hold 1 and 2 threads equal
-bit for bit):
+How the work is shared among the threads (``threads`` in network/base/jit.py), so
+that a result never depends on how many there are:
 
-- forward, and dC/dx backward: by images.  An image's numbers are computed by one
-  thread from its own input, and the k x k patches of a thread's images form one
-  matrix (C k k, images x OH x OW) multiplied by the filters (F, C k k) at once;
-- nabla_w and nabla_b: by filters.  A thread owns its filters' gradients and adds
-  the images' contributions in image order, so every sum has one order.
+- every number is computed by one thread, and by the same instructions whatever the
+  thread count; no sum is ever split between threads;
+- forward stages, and dC/dx: by images (an image's numbers come from its own input);
+  the patches of a thread's images form one matrix multiplied by the filters;
+- nabla_w and nabla_b of a conv layer: with small patches (the first layer) image by
+  image, each image's part computed whole, the parts added in image order after
+  the threads are done; with large patches by columns of the patch, each thread
+  adding all the images' terms to its columns in image order;
+- a fully connected layer: by units (rows of w) for z, nabla_w and nabla_b, by
+  columns for dC/dx.
 
-How the compiled stages differ from the twins (same numbers, other order):
+The order of every sum is thus fixed by the shapes and the data alone: the same
+seed gives the same weights bit for bit on 1 thread or 3 (tests/test_conv.py).  It
+is not BLAS's order, so the compiled stages agree with the twins to rounding only.
 
-- (POOL-BP) sends a pooled error to the one winner of its s x s block, so the
-  other s^2 - 1 positions contribute exactly 0 to nabla_w and dC/dx.  The compiled
-  backward visits the winners only, a quarter of the products of the twin's dense
-  ones with 2 x 2 pooling, and skips errors that are exactly 0 (ReLU units that
-  were off), which add nothing;
-- the patches are laid out transposed, (C k k, positions), so the product runs
-  along positions (a multiple of the vector width for 24 x 24 and 8 x 8 maps);
-  the backward pass reads the input itself, where a filter row of one channel
-  layout is k C contiguous numbers.
+How the compiled stages differ from the twins, besides the order:
+
+- (POOL-BP) sends a pooled error to the one winner of its s x s block; the other
+  positions contribute exactly 0.  dC/dx and the nabla_w of large patches visit the
+  winners only (a quarter of the twins' products with 2 x 2 pooling) and skip errors
+  that are exactly 0 (ReLU units that were off), which add nothing;
+- the patches are laid out transposed, (C k k, positions), so the forward product runs
+  along positions; the backward stage reads patches from the input, in (p, q, c) order.
 
 Deliberately left out: anything the layers do not use (strides, padding,
 overlapping pools); softmax inside a conv layer (it is not elementwise).

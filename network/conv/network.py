@@ -25,7 +25,6 @@ Deliberately left out: other costs, other optimisers than plain SGD, learning
 rate schedules (the chapter script can change ``eta`` from a callback).
 """
 
-import functools
 import sys
 import time
 
@@ -34,7 +33,7 @@ import numpy as np
 from ..base.checks import memory, number, training_arguments, weight_decay
 from ..base.costs import LogLikelihoodCost
 from ..base.divergence import check_epoch
-from ..base.jit import HAVE_NUMBA, max_threads, threads
+from ..base.jit import HAVE_NUMBA, max_threads, on_threads
 from ..base.optimizers import SGD
 from ..base.regularization import L2, dropout_mask
 from ..base.schedules import stop_requested
@@ -44,16 +43,6 @@ from .kernels import DEFAULT, IMPLEMENTATIONS
 from .layers import ConvPoolLayer, check_chain
 
 EVAL_CHUNK = 1000  # rows per forward pass when evaluating: bounds the im2col buffers
-
-
-def on_threads(method):
-    """The method runs on the network's ``threads`` numba threads, then the count before
-    is restored (so a caller's own setting survives)."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with threads(self.threads or max_threads()):
-            return method(self, *args, **kwargs)
-    return run
 
 
 class ConvNetwork:
