@@ -13,9 +13,11 @@ the log-likelihood cost of a softmax output), both implementations side by side:
 lambda / n on the weights, the same loop over shuffled mini-batches.  Each
 implementation runs in a process of its own (both bring an OpenMP runtime whose idle
 threads spin for a while; in one process they would take turns spinning on each
-other's cores).  Every (network, threads, implementation) is warmed up on a short
-epoch, then timed ``repeats`` times, interleaved so a shared machine's load falls on
-all alike; the median wall-clock second is reported (with threads, CPU seconds would
+other's cores), and each timed epoch starts ``settle`` seconds after the last one
+ended, when the other process's threads have gone to sleep (without the pause, the
+two-thread epochs measured up to 1.8x slower).  Every (network, threads,
+implementation) is warmed up on a short epoch, then timed ``repeats`` times,
+interleaved so a shared machine's load falls on all alike; the median wall-clock second is reported (with threads, CPU seconds would
 count each core's), scaled to 50,000 images.
 
 The work of an epoch is the multiply-adds of the dense forward and backward passes
@@ -138,7 +140,7 @@ def _serve(method, conn, X, y, keys, warmup, seed):
 
 
 def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), repeats=3,
-        warmup=500, seed=0, log=None):
+        warmup=500, seed=0, settle=0.5, log=None):
     """Time every (network, threads, method); returns {"rows": [...], "peak": {T: GFLOP/s},
     "load": (before, after), ...} with each row {"network", "threads", "method", "seconds"
     (median wall s / epoch on len(y) images), "all"}."""
@@ -163,6 +165,7 @@ def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), 
                 log(f"timing, pass {r + 1} of {repeats} ...")
             for key in keys:
                 for method, (_, conn) in workers.items():
+                    time.sleep(settle)           # the other process's idle threads stop spinning
                     conn.send(key)
                     times.setdefault((*key, method), []).append(conn.recv())
     finally:

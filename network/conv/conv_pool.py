@@ -18,7 +18,7 @@ Deliberately left out: strides, padding, overlapping pools.
 import numpy as np
 
 from ..base.jit import jit, prange, thread_count
-from .activation import _activate, _prime, activation_code
+from .activation import SIGMOID, _activate, _prime, _sigmoid_rows, activation_code
 from .matmul import LANES, U, _nn_columns, _nt_rows
 from .scratch import scratch
 
@@ -55,7 +55,7 @@ def _patches(x, k, n0, n1, cols, at0, xt):
 
 
 @jit
-def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg):
+def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg, part, bits, scale):
     """(POOL-FWD) the maximum of each s x s block of the maps conv[f, (n - n0) P + i OW + j],
     the shared bias, then sigma: z, a and the winner p s + q for images n0 <= n < n1.
     All F maps of a block at once, and no branches: which element wins is a coin toss,
@@ -81,16 +81,21 @@ def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg):
                                 arg[n, pi, pj, f] += wins * (pq - arg[n, pi, pj, f])
                 for f in range(F):
                     z[n, pi, pj, f] += b[f]               # shared bias per map (POOL-ORDER)
-        for pi in range(PH):
-            for pj in range(PW):
-                for f in range(F):
-                    a[n, pi, pj, f] = _activate(code, z[n, pi, pj, f])
+        if code == SIGMOID:                      # vectorised (activation.py), part/bits: work
+            _sigmoid_rows(z[n].reshape(-1), a[n].reshape(-1), part, bits, scale)
+        else:
+            for pi in range(PH):
+                for pj in range(PW):
+                    for f in range(F):
+                        a[n, pi, pj, f] = _activate(code, z[n, pi, pj, f])
 
 
 @jit(parallel=True, fma=True)
-def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, z, a, arg):
+def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, part, bits, scale, z,
+                       a, arg):
     """Thread t takes images m t / T to m (t + 1) / T, ``group`` at a time, with its own
-    buffers cols[t] (C k k, group OH OW), conv[t] (F, group OH OW) and xt[t] (C, H, W)."""
+    buffers cols[t] (C k k, group OH OW), conv[t] (F, group OH OW), xt[t] (C, H, W) and
+    part[t], bits[t], scale[t] (PH PW F, for the sigmoid)."""
     m, H, W, _ = x.shape
     OH, OW = H - k + 1, W - k + 1
     P = OH * OW
@@ -101,7 +106,7 @@ def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, z, a, a
             width = (n1 - n) * P
             _patches(x, k, n, n1, cols[t], 0, xt[t])
             _nn_columns(wmat, cols[t], conv[t], 0, width)      # (CONV-FWD) w (F, Ckk) @ cols
-            _pool(conv[t], b, s, code, P, OW, n, n1, z, a, arg)
+            _pool(conv[t], b, s, code, P, OW, n, n1, z, a, arg, part[t], bits[t], scale[t])
             n = n1
 
 
@@ -126,8 +131,12 @@ def conv_pool_forward_numba(x, w, b, s, activation, work=None):
     shape = (m, OH // s, OW // s, F)
     z, a = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=x.dtype)
     arg = np.empty(shape, dtype=np.int8)
+    part = scratch(work, "part", (T, shape[1] * shape[2] * F), x.dtype)
+    bits = scratch(work, "bits", (T, shape[1] * shape[2] * F), np.int32 if x.itemsize == 4
+                   else np.int64)
     _conv_pool_forward(x, np.ascontiguousarray(w.reshape(F, -1)), b, k, s,
-                       activation_code(activation), T, group, cols, conv, xt, z, a, arg)
+                       activation_code(activation), T, group, cols, conv, xt, part, bits,
+                       bits.view(x.dtype), z, a, arg)
     return z, a, arg, x
 
 
