@@ -110,6 +110,26 @@ def test_conv_pool_stages_match_their_numpy_twins(x_shape, fk, s, act):
                                       False)[2] is None
 
 
+@pytest.mark.parametrize("dtype, ints, ulp", [(np.float32, np.int32, 2 ** -23),
+                                               (np.float64, np.int64, 2 ** -52)])
+def test_the_compiled_sigmoid_is_within_two_units_in_the_last_place(dtype, ints, ulp):
+    """(SIGMOID) with the stages' own exponential (activation._sigmoid_rows) against NumPy's
+    stable sigmoid in float64: relative error <= 2 ulp where the result is a normal number,
+    exactly 0 or 1 far out, NaN kept."""
+    from network.base.activations import Sigmoid
+    from network.conv.activation import _sigmoid_rows
+    z = np.concatenate([np.random.default_rng(8).standard_normal(20_000) * 10,
+                        np.linspace(-800, 800, 20_001), [np.nan, np.inf, -np.inf, 0.0]])
+    z = z.astype(dtype)
+    a, bits = np.empty_like(z), np.empty(z.shape, dtype=ints)
+    _sigmoid_rows(z, a, np.empty_like(z), bits, bits.view(dtype))
+    ref = Sigmoid.fn(z.astype(np.float64))
+    normal = np.isfinite(ref) & (ref > np.finfo(dtype).tiny * 1.001)
+    assert np.max(np.abs(a[normal] - ref[normal]) / ref[normal]) <= 2 * ulp
+    assert np.isnan(a[-4]) and list(a[-3:]) == [1.0, 0.0, 0.5]
+    assert np.all(a[~np.isnan(z) & (z < -800 * 0.9)] == 0.0)
+
+
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity", "softmax"])
 @pytest.mark.parametrize("m, n_in, n_out", [(7, 33, 5), (10, 2880, 100), (1, 3, 1)])
 def test_dense_stages_match_their_numpy_twins(act, m, n_in, n_out):
