@@ -355,7 +355,8 @@ def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input
     K = k * k * C
     P = (H - k + 1) * (W - k + 1)
     code = activation_code(activation)
-    w_r = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, k, k * C)
+    w_r = (np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, k, k * C) if need_input_grad
+           else w.reshape(F, k, -1))             # (p, q, c) order, for dC/dx alone
     g_b = np.empty(F, dtype=w.dtype)
     dx = np.empty((m, H, W, C) if need_input_grad else (0, H, W, C), dtype=x.dtype)
     dx3 = dx.reshape(len(dx), H, W * C)
@@ -376,8 +377,7 @@ def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input
     else:
         width = -(-K // LANES) * LANES
         g_r = scratch(work, "g_r", (F, width), w.dtype)
-        pat = scratch(work, "pat", (T, 4, s * s, width), x.dtype)
-        pat[:] = 0.0                             # the columns past k k C stay 0
+        pat = scratch(work, "pat", (T, 4, s * s, width), x.dtype, zeros=True)  # past k k C: 0
         d4, w4 = scratch(work, "d4", (T, 4, F), x.dtype), scratch(work, "w4", (T, 4, F), np.int64)
         _conv_pool_backward_sparse(delta_a, z, a, arg, x.reshape(m, H, W * C), w_r, k, s, C, code,
                                    T, need_input_grad, pat, d4, w4, g_r, g_b, dx3)

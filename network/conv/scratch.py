@@ -15,12 +15,13 @@ buffers live as long as the layer).
 import numpy as np
 
 
-def scratch(work, name, shape, dtype):
-    """``work[name]``, an uninitialised array of ``shape`` and ``dtype``: the one from the
-    last call when it fits, else a new one (kept for the next).  ``work`` None: always new."""
-    if work is None:
-        return np.empty(shape, dtype=dtype)
-    buf = work.get(name)
+def scratch(work, name, shape, dtype, zeros=False):
+    """``work[name]``, an array of ``shape`` and ``dtype``: the one from the last call when it
+    fits, else a new one (kept for the next), uninitialised, or zeroed when ``zeros`` (for
+    parts the caller never writes).  ``work`` None: always new."""
+    buf = None if work is None else work.get(name)
     if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-        buf = work[name] = np.empty(shape, dtype=dtype)
+        buf = (np.zeros if zeros else np.empty)(shape, dtype=dtype)
+        if work is not None:
+            work[name] = buf
     return buf
