@@ -457,3 +457,19 @@ def test_the_thread_count_is_checked_and_can_change_between_calls():
     before = thread_count()
     net.feedforward(np.zeros((3, 64)))
     assert thread_count() == before          # the caller's own setting is restored
+
+
+def test_the_conv_benchmark_counts_the_work_and_judges_the_targets():
+    """network/bench/conv.py: conv1 is 2 x (3 x 288,000 + 2 x 288,000 + 3 x 1,000) FLOP per image
+    (the first layer sends no error down); the report says met or missed from the timings."""
+    from network.bench import conv as bench
+    from network.bench.peak import peak_gflops
+    assert bench.flops_per_image(bench.layers("conv1")) == 2 * (2 * 288_000 + 3 * 288_000 + 3 * 1000)
+    rows = [{"network": "conv1", "threads": T, "method": m, "seconds": s, "all": [s]}
+            for T, m, s in [(1, "nndl", 1.0), (2, "nndl", 0.5), (1, "torch", 2.5), (2, "torch", 1.2)]]
+    text = bench.report({"rows": rows, "peak": {1: 100.0, 2: 200.0}, "load": (0.1, 0.2),
+                         "n_train": 50_000, "repeats": 1, "torch": "x"})
+    assert "nndl 2 threads vs 1 thread: 2.00x (target 1.7x) -- met" in text
+    assert "nndl vs PyTorch, 2 threads: 2.40x (target 3.0x) -- MISSED" in text
+    assert "nndl vs PyTorch, 1 thread: 2.50x (target 2.0x) -- met" in text
+    assert peak_gflops(1, seconds=0.01, tries=1) > 0
