@@ -3,7 +3,7 @@
 - ``timing`` (problem 2.5): one epoch of mini-batch SGD with backprop run once
   per example (the book's network.py) against once per mini-batch in matrix form
   (``network/mlp/backprop.py``, and the numba kernel), for mini-batch sizes 10 and
-  100, timed by ``network/bench.py``.
+  100, timed by ``network/bench/mlp.py``.
 - ``f-neuron`` (exercise 2.3): backprop when one hidden neuron uses f(z) =
   tanh(z) instead of sigma(z): its sigma'(z) in (BP2) becomes f'(z).
 - ``linear`` (exercise 2.4): backprop with linear neurons everywhere, where (BP1)
@@ -37,7 +37,7 @@ SIZES = [6, 5, 4, 3]
 
 @chapter.experiment("timing", "problem 2.5: seconds per epoch, per-example loop vs matrix backprop (NumPy, numba), [784,30,10]")
 def timing(ctx):
-    """network/bench.py times the book's per-example loop against the library's matrix
+    """network/bench/mlp.py times the book's per-example loop against the library's matrix
     path (and its numba kernel) on the same data, interleaved, median of repeats."""
     from network.bench import per_example_vs_matrix
     (X, y), _, _ = ctx.data(ctx.pick(None, 2000))
@@ -51,7 +51,7 @@ def timing(ctx):
               f"numba {r['numba_seconds']:.2f} s ({r['numba_speedup']:.1f}x)", flush=True)
     return {"n_examples": len(X), "by_mini_batch": rows,
             "speedup": {mb: r["matrix_speedup"] for mb, r in rows.items()},
-            "note": "seconds per epoch, median of repeats, network/bench.py"}
+            "note": "seconds per epoch, median of repeats, network/bench/mlp.py"}
 
 
 @chapter.plotter("timing")

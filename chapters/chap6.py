@@ -31,10 +31,12 @@ The book trains 60 epochs (``tanh-eta``'s runs: 20, the length the book asks for
 ``overfitting``'s: 40 on 1,000 images).
 ``--epochs N`` and ``--minutes M`` cap a run (the cap is recorded in the result);
 ``--training-size N`` trains on the first N images, for short trials.
+``--threads T`` trains and scores on T cores (default: all of them); the
+numbers do not depend on it, only the minutes do.
 
     python chapters/chap6.py [EXPERIMENT ...] [--list] [--quick] [--seed S] [--out DIR]
                              [--epochs N] [--minutes M] [--l2 network3|network2]
-                             [--training-size N]
+                             [--training-size N] [--threads T]
 
 Deliberately left out: the book's final ensemble of five networks and the
 dropout-on-FC1000 networks (hours of CPU time each here).
@@ -48,6 +50,7 @@ import numpy as np
 
 import common
 from network import plots
+from network.base.jit import max_threads
 from network.base.overfitting import overfitting_report
 from network.base.regularization import network3_lmbda
 from network.cli import options
@@ -68,7 +71,8 @@ OVERFIT_TRAIN = 1000        # problem 6.10: chapter 3's 1,000 images, on which n
 OVERFIT_EVAL = 5000         # scored on 5,000 validation images each epoch (of 10,000: time)
 OVERFIT_EPOCHS = 40         # by when the relu net has long memorised its 1,000 images
 L2_CONVENTIONS = ("network3", "network2")
-SETTINGS = {"epochs": None, "minutes": None, "l2": "network3", "training_size": None}
+SETTINGS = {"epochs": None, "minutes": None, "l2": "network3", "training_size": None,
+            "threads": None}
 
 
 # ---- the networks ---------------------------------------------------------------------
@@ -130,6 +134,7 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=
             training = (training[0][:400], training[1][:400])     # 2,000 once expanded
         training = expand(*training)
     net = net or ConvNetwork(layers, seed=ctx.seed)
+    net.threads = SETTINGS["threads"]
     epochs = ctx.pick(SETTINGS["epochs"] or epochs, quick_epochs)
     minutes = None if ctx.quick else SETTINGS["minutes"]
     passed = book_lmbda(lmbda)
@@ -140,32 +145,32 @@ def _train(ctx, layers, eta, lmbda=0.0, expanded=False, quick_epochs=1, augment=
             monitor=monitor, progress=not ctx.quiet)
     seconds = time.perf_counter() - start
     h = net.history
-    val = [100 * r["validation_accuracy"] for r in h]
-    tst = [100 * r["test_accuracy"] for r in h] if score_test else [float("nan")] * len(h)
+    val = [r["validation_accuracy"] for r in h]
+    tst = [r["test_accuracy"] for r in h] if score_test else [float("nan")] * len(h)
     best = int(np.argmax(val))                    # network3's rule: test at the best validation
     run = {"layers": describe(net.layers), "eta": eta, "lmbda": lmbda,
            "l2_convention": SETTINGS["l2"], "lmbda_network2": passed, "mini_batch_size": MB,
            "n_train": len(training[1]), "n_validation": len(validation[1]), "epochs": epochs,
-           "minutes_cap": minutes,
+           "minutes_cap": minutes, "threads": net.threads or max_threads(),
            "epochs_run": len(h), "seconds": round(seconds, 1),
            "seconds_per_epoch_train": round(float(np.mean([r["seconds"] for r in h])), 2),
            "seconds_per_epoch_total": round(seconds / max(len(h), 1), 2),
            "validation": val, "test": tst, "best_validation": val[best],
            "best_epoch": best, "test_at_best_validation": tst[best], "best_test": max(tst),
            "final_test": tst[-1]}
-    then = f", test then {tst[best]:.2f}%" if score_test else ""
-    print(f"   best validation {val[best]:.2f}% at epoch {best}{then}; "
+    then = f", test then {tst[best]:.2%}" if score_test else ""
+    print(f"   best validation {val[best]:.2%} at epoch {best}{then}; "
           f"{run['seconds_per_epoch_train']} s/epoch training", flush=True)
     return net, run
 
 
 def first_epochs(run, k):
     """network3's rule over the first ``k`` epochs of a run: (best validation, its epoch,
-    test then), and the first epoch whose validation accuracy reaches 98.5 and 99.0."""
+    test then), and the first epoch whose validation accuracy reaches 98.5% and 99.0%."""
     val, tst = run["validation"][:k], run["test"][:k]
     best = int(np.argmax(val))
-    reach = {f"{t}": next((e for e, v in enumerate(run["validation"]) if v >= t), None)
-             for t in (98.5, 99.0)}
+    reach = {f"{t:.1%}": next((e for e, v in enumerate(run["validation"]) if v >= t), None)
+             for t in (0.985, 0.990)}
     return {"epochs": len(val), "best_validation": val[best], "best_epoch": best,
             "test_at_best_validation": tst[best], "first_epoch_reaching": reach}
 
@@ -179,31 +184,31 @@ def _save_model(ctx, net):
 @chapter.experiment("fc100", "FC100 sigmoid + softmax, eta 0.1 (book: 97.80%)")
 def exp_fc100(ctx):
     net, run = _train(ctx, fc100(), 0.1, quick_epochs=2)
-    return {"run": run, "book": 97.80}
+    return {"run": run, "book": 0.9780}
 
 
 @chapter.experiment("conv1", "conv 20x5x5 + pool, FC100, sigmoid, eta 0.1 (book: 98.78%)")
 def exp_conv1(ctx):
     net, run = _train(ctx, conv1(), 0.1)
-    return {"run": run, "book": 98.78, "model": _save_model(ctx, net)}
+    return {"run": run, "book": 0.9878, "model": _save_model(ctx, net)}
 
 
 @chapter.experiment("conv2", "two conv-pool layers, FC100, sigmoid, eta 0.1 (book: 99.06%)")
 def exp_conv2(ctx):
     net, run = _train(ctx, conv2(), 0.1)
-    return {"run": run, "book": 99.06}
+    return {"run": run, "book": 0.9906}
 
 
 @chapter.experiment("relu", "two conv-pool layers, ReLU, eta 0.03, lambda 0.1 (book: 99.23%)")
 def exp_relu(ctx):
     net, run = _train(ctx, conv2("relu"), 0.03, lmbda=0.1)
-    return {"run": run, "book": 99.23, "model": _save_model(ctx, net)}
+    return {"run": run, "book": 0.9923, "model": _save_model(ctx, net)}
 
 
 @chapter.experiment("expanded", "relu on the expanded data, 250,000 images (book: 99.37%)")
 def exp_expanded(ctx):
     net, run = _train(ctx, conv2("relu"), 0.03, lmbda=0.1, expanded=True)
-    return {"run": run, "book": 99.37}
+    return {"run": run, "book": 0.9937}
 
 
 @chapter.experiment("on-the-fly", "problem 6.8: relu with a fresh random one-pixel shift of "
@@ -317,7 +322,7 @@ def exp_overfitting(ctx):
                                  "same outputs")
 def exp_save_load(ctx):
     (Xtr, ytr), _, (Xte, yte) = ctx.data()
-    net = ConvNetwork(conv1(), seed=ctx.seed)
+    net = ConvNetwork(conv1(), seed=ctx.seed, threads=SETTINGS["threads"])
     n = ctx.pick(5000, 1000)
     net.SGD((Xtr[:n], ytr[:n]), 1, MB, 0.1, verbose=False)
     out = {}
@@ -339,8 +344,9 @@ RUNS = ["fc100", "conv1", "conv2", "relu", "expanded", "on-the-fly", "distortion
 
 def _plot_run(result, out):
     run = result["run"]
-    curves = {"validation": run["validation"], "test": run["test"]}
-    hl = {f"book {result['book']}%": result["book"]} if result.get("book") else None
+    curves = {"validation": common.percents(run["validation"]),
+              "test": common.percents(run["test"])}
+    hl = {f"book {result['book']:.2%}": 100 * result["book"]} if result.get("book") else None
     return [plots.accuracy_curves(out / f"{result['experiment']}.png", curves,
                                   f"chapter 6: {result['title']}", hlines=hl)]
 
@@ -370,15 +376,18 @@ def plot_distortions(result, out):
 
 
 def _saved_validation(out, name):
-    """The validation curve of another experiment's saved result in ``out``, if there."""
-    import json
+    """The validation curve (in percent) of another experiment's saved result in ``out``,
+    if there and readable."""
     path = out / f"{name}.json"
-    return json.loads(path.read_text())["run"]["validation"] if path.exists() else None
+    if not path.exists():
+        return None
+    saved = common.load_result(path, f"python chapters/chap6.py {name}")
+    return common.percents(saved["run"]["validation"])
 
 
 @chapter.plotter("tanh")
 def plot_tanh(result, out):
-    curves = {"tanh, eta 0.1: validation": result["run"]["validation"]}
+    curves = {"tanh, eta 0.1: validation": common.percents(result["run"]["validation"])}
     sigmoid = _saved_validation(out, "conv2")
     if sigmoid:
         curves["sigmoid (conv2), eta 0.1: validation"] = sigmoid
@@ -389,7 +398,8 @@ def plot_tanh(result, out):
 
 @chapter.plotter("tanh-eta")
 def plot_tanh_eta(result, out):
-    curves = {k: r["validation"] for k, r in result["runs"].items() if "validation" in r}
+    curves = {k: common.percents(r["validation"]) for k, r in result["runs"].items()
+              if "validation" in r}
     for name, label in (("tanh", "tanh, eta 0.1"), ("conv2", "sigmoid, eta 0.1")):
         saved = _saved_validation(out, name)
         if saved:
@@ -417,6 +427,15 @@ def _training_size(text):
     return n
 
 
+def _threads(text):
+    """--threads: a whole number from 1 to the cores numba may use."""
+    n = options.positive_int(text)
+    if n > max_threads():
+        raise argparse.ArgumentTypeError(f"must be from 1 to {max_threads()} (the cores numba "
+                                         f"may use here), got {text}")
+    return n
+
+
 def _add_options(parser):
     options.add(parser, "epochs", default=None, type=options.positive_int,
                 help=f"epochs per network (default: {BOOK_EPOCHS}, the book's; "
@@ -433,6 +452,9 @@ def _add_options(parser):
     options.add(parser, "training_size", default=None, type=_training_size,
                 help="train on the first N training images, 10 to 50,000 (default: all "
                      "50,000)")
+    options.add(parser, "threads", default=None, type=_threads,
+                help=f"cores to train and score on (default: all, here {max_threads()}); "
+                     f"the numbers do not depend on it, only the minutes do")
     return parser
 
 
@@ -445,7 +467,8 @@ def main(argv=None):
     known, _ = _add_options(options.Parser(add_help=False, prog="chapters/chap6.py")
                             ).parse_known_args(argv)
     SETTINGS.update(epochs=known.epochs, minutes=known.minutes, l2=known.l2,
-                    training_size=known.training_size)
+                    training_size=known.training_size,
+                    threads=known.threads)
     return chapter.main(argv)
 
 

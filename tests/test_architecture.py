@@ -150,8 +150,8 @@ def test_without_numba_the_conv_net_runs_on_its_numpy_twins():
             "net = ConvNetwork([ConvPoolLayer((2, 1, 3, 3), (1, 8, 8)), SoftmaxLayer(18, 3)], seed=0); "
             "X = np.random.default_rng(0).random((20, 64)); y = np.arange(20) % 3; "
             "net.SGD((X, y), 1, 5, 0.1, verbose=False); "
-            "print(HAVE_NUMBA, net.layers[0].kernels['im2col'].__name__)")
+            "print(HAVE_NUMBA, net.layers[0].kernels['conv_pool_forward'].__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "NNDL_NO_NUMBA": "1"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "im2col_numpy"]
+    assert out.stdout.split() == ["False", "conv_pool_forward_numpy"]

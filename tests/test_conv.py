@@ -6,56 +6,148 @@ the negative controls show that the checker rejects a wrong pooling backward
 pass, a wrong convolution backward pass and a far too large step.
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from network.base.activations import get_activation
+from network.base.jit import max_threads, thread_count
 from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+from network.conv import conv_pool
 from network.conv import kernels as K
+from network.conv import matmul as M
+from network.conv import reference as P
 from network.errors import UsageError
 
 TOLERANCE = 1e-7
+ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---- kernels: numba == NumPy twin, and the definitions -----------------------------------
-
-@pytest.mark.parametrize("shape,k", [((3, 8, 8, 1), 3), ((2, 12, 11, 4), 5), ((1, 5, 5, 2), 5)])
-def test_im2col_and_col2im_numba_match_numpy_twins(shape, k):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape)
-    cols = K.im2col_numba(x, k)
-    np.testing.assert_array_equal(cols, K.im2col_numpy(x, k))
-    dcols = rng.standard_normal(cols.shape)
-    np.testing.assert_allclose(K.col2im_numba(dcols, *shape[1:3]),
-                               K.col2im_numpy(dcols, *shape[1:3]), rtol=1e-12, atol=1e-12)
-
+# ---- the definitions (network/conv/reference.py) ------------------------------------------
 
 def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), c> = <x, col2im(c)>: the backward pass is the transpose of the forward."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 7, 9, 3))
-    c = rng.standard_normal(K.im2col_numba(x, 3).shape)
-    lhs = np.sum(K.im2col_numba(x, 3) * c)
-    rhs = np.sum(x * K.col2im_numba(c, 7, 9))
+    c = rng.standard_normal(P.im2col(x, 3).shape)
+    lhs = np.sum(P.im2col(x, 3) * c)
+    rhs = np.sum(x * P.col2im(c, 7, 9))
     assert abs(lhs - rhs) < 1e-10 * abs(lhs)
-
-
-@pytest.mark.parametrize("shape,s", [((3, 8, 8, 2), 2), ((2, 9, 7, 3), 2), ((2, 9, 9, 1), 3)])
-def test_maxpool_numba_matches_numpy_twin_including_ties(shape, s):
-    rng = np.random.default_rng(2)
-    x = rng.integers(0, 3, size=shape).astype(np.float64)   # many ties: first maximum wins
-    out_a, arg_a = K.maxpool_numba(x, s)
-    out_b, arg_b = K.maxpool_numpy(x, s)
-    np.testing.assert_array_equal(out_a, out_b)
-    np.testing.assert_array_equal(arg_a, arg_b)
-    dout = rng.standard_normal(out_a.shape)
-    np.testing.assert_array_equal(K.maxpool_backward_numba(dout, arg_a, s, *shape[1:3]),
-                                  K.maxpool_backward_numpy(dout, arg_b, s, *shape[1:3]))
 
 
 def test_maxpool_is_the_block_maximum():
     x = np.arange(16.0).reshape(1, 4, 4, 1)[:, ::-1]   # decreasing rows
-    out, _ = K.maxpool_numba(x, 2)
+    out, _ = P.maxpool(x, 2)
     np.testing.assert_array_equal(out[0, :, :, 0], [[13, 15], [5, 7]])
+
+
+# ---- compiled stages == NumPy twins (network/conv/conv_pool.py, dense.py, matmul.py) -------------------
+
+@pytest.mark.parametrize("shape", [(10, 100, 2880), (100, 10, 96), (7, 13, 37), (1, 1, 1), (5, 4, 16), (6, 5, 33), (6, 10, 40)])
+def test_compiled_products_match_blas_and_any_split_gives_the_same_bits(shape):
+    """C = A B and C = A B^T, whole and in slices (as threads would share them out): equal
+    to BLAS to 1e-12, and every split equal to the whole bit for bit, in float32 too."""
+    R, S, N = shape
+    rng = np.random.default_rng(R * S * N)
+    for dtype in (np.float64, np.float32):
+        A, B, Bt = (rng.standard_normal(s).astype(dtype) for s in ((R, S), (S, N), (N, S)))
+        nn, nt = np.empty((R, N), dtype), np.empty((R, N), dtype)
+        M._nn_columns(A, B, nn, 0, N)
+        M._nt_rows(A, Bt, nt, 0, N)
+        if dtype == np.float64:
+            np.testing.assert_allclose(nn, A @ B, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(nt, A @ Bt.T, rtol=1e-12, atol=1e-12)
+        nn2, nt2 = np.empty_like(nn), np.empty_like(nt)
+        cuts = sorted({0, N} | {c for c in (2, 6, 16, 34) if c < N})   # the nt cuts are even
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            M._nn_columns(A, B, nn2, a, b)
+            M._nt_rows(A, Bt, nt2, a, b)
+        np.testing.assert_array_equal(nn2, nn)
+        np.testing.assert_array_equal(nt2, nt)
+        rows = np.empty_like(nn)                 # rows one at a time, as a leftover row is done
+        for r in range(R):
+            M._nn_columns(A[r:r + 1], B, rows[r:r + 1], 0, N)
+        np.testing.assert_array_equal(rows, nn)
+
+
+STAGE_CASES = [  # (m, H, W, C), (F, k), pool s, activation
+    ((3, 8, 8, 1), (2, 3), 2, "sigmoid"), ((2, 12, 11, 4), (5, 5), 2, "relu"),
+    ((4, 9, 7, 3), (3, 2), 3, "tanh"), ((1, 5, 5, 2), (3, 5), 1, "identity"),
+    ((5, 12, 12, 20), (40, 5), 2, "relu"), ((2, 10, 10, 3), (4, 3), 2, "silu")]
+
+
+@pytest.mark.parametrize("x_shape, fk, s, act", STAGE_CASES)
+def test_conv_pool_stages_match_their_numpy_twins(x_shape, fk, s, act):
+    """(CONV-FWD), (POOL-FWD), sigma; (BP2), (POOL-BP), (CONV-BP): the compiled stages, which
+    visit the pooling winners only, against the definitions, ties in the blocks included."""
+    rng = np.random.default_rng(sum(x_shape))
+    F, k = fk
+    x = rng.integers(-2, 3, size=x_shape).astype(np.float64)     # many ties in the maxima
+    w = rng.integers(-1, 2, size=(F, x_shape[3], k, k)).astype(np.float64)
+    b = rng.standard_normal(F)
+    activation = get_activation(act)
+    z1, a1, arg1, saved1 = conv_pool.conv_pool_forward_numba(x, w, b, s, activation)
+    z2, a2, arg2, saved2 = P.conv_pool_forward_numpy(x, w, b, s, activation)
+    np.testing.assert_array_equal(z1, z2)
+    np.testing.assert_array_equal(arg1, arg2)
+    np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-15)
+    x = rng.standard_normal(x_shape)                              # now without ties
+    w = rng.standard_normal(w.shape)
+    z1, a1, arg1, saved1 = conv_pool.conv_pool_forward_numba(x, w, b, s, activation)
+    z2, a2, arg2, saved2 = P.conv_pool_forward_numpy(x, w, b, s, activation)
+    np.testing.assert_allclose(z1, z2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(arg1, arg2)
+    delta_a = rng.standard_normal(z1.shape)
+    grads1 = conv_pool.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation, True)
+    grads2 = P.conv_pool_backward_numpy(delta_a, z2, a2, arg2, saved2, w, s, activation, True)
+    for g1, g2 in zip(grads1, grads2):
+        np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
+    assert conv_pool.conv_pool_backward_numba(delta_a, z1, a1, arg1, saved1, w, s, activation,
+                                      False)[2] is None
+
+
+@pytest.mark.parametrize("dtype, ints, ulp", [(np.float32, np.int32, 2 ** -23),
+                                               (np.float64, np.int64, 2 ** -52)])
+def test_the_compiled_sigmoid_is_within_two_units_in_the_last_place(dtype, ints, ulp):
+    """(SIGMOID) with the stages' own exponential (activation._sigmoid_rows) against NumPy's
+    stable sigmoid in float64: relative error <= 2 ulp where the result is a normal number,
+    exactly 0 or 1 far out, NaN kept."""
+    from network.base.activations import Sigmoid
+    from network.conv.activation import _sigmoid_rows
+    z = np.concatenate([np.random.default_rng(8).standard_normal(20_000) * 10,
+                        np.linspace(-800, 800, 20_001), [np.nan, np.inf, -np.inf, 0.0]])
+    z = z.astype(dtype)
+    a, bits = np.empty_like(z), np.empty(z.shape, dtype=ints)
+    _sigmoid_rows(z, a, np.empty_like(z), bits, bits.view(dtype))
+    ref = Sigmoid.fn(z.astype(np.float64))
+    normal = np.isfinite(ref) & (ref > np.finfo(dtype).tiny * 1.001)
+    assert np.max(np.abs(a[normal] - ref[normal]) / ref[normal]) <= 2 * ulp
+    assert np.isnan(a[-4]) and list(a[-3:]) == [1.0, 0.0, 0.5]
+    assert np.all(a[~np.isnan(z) & (z < -800 * 0.9)] == 0.0)
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity", "softmax"])
+@pytest.mark.parametrize("m, n_in, n_out", [(7, 33, 5), (10, 2880, 100), (1, 3, 1)])
+def test_dense_stages_match_their_numpy_twins(act, m, n_in, n_out):
+    """(FF) and (BP2)-(BP4) of a fully connected layer, small (on the calling thread) and
+    large (shared among the threads), and the softmax layer's (its error is dC/dz)."""
+    rng = np.random.default_rng(m + n_in)
+    x, w, b, delta = (rng.standard_normal(s) for s in ((m, n_in), (n_out, n_in), (n_out,),
+                                                        (m, n_out)))
+    activation = get_activation(act)
+    numba_, numpy_ = K.IMPLEMENTATIONS["numba"], K.IMPLEMENTATIONS["numpy"]
+    (z1, a1), (z2, a2) = numba_["dense_forward"](x, w, b, activation), \
+        numpy_["dense_forward"](x, w, b, activation)
+    np.testing.assert_allclose(z1, z2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-12)
+    given = None if act == "softmax" else activation
+    for g1, g2 in zip(numba_["dense_backward"](delta, z1, a1, x, w, given, True),
+                      numpy_["dense_backward"](delta, z2, a2, x, w, given, True)):
+        np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-12)
 
 
 def test_conv_layer_computes_the_definition():
@@ -83,8 +175,8 @@ def test_pooling_before_activation_equals_pooling_after(act):
     layer.initialize(rng, np.float64)
     x = rng.standard_normal((3, 8, 8, 1))
     a = layer.forward(x)
-    conv = (K.im2col_numba(x, 3).reshape(-1, 9) @ layer.w.reshape(2, 9).T).reshape(3, 6, 6, 2)
-    after = K.maxpool_numpy(layer.activation.fn(conv + layer.b), 2)[0]
+    conv = (P.im2col(x, 3).reshape(-1, 9) @ layer.w.reshape(2, 9).T).reshape(3, 6, 6, 2)
+    after = P.maxpool(layer.activation.fn(conv + layer.b), 2)[0]
     np.testing.assert_allclose(a, after, rtol=1e-12, atol=1e-12)
 
 
@@ -156,25 +248,26 @@ def test_numba_and_numpy_kernels_give_the_same_gradients():
         np.testing.assert_allclose(ba, bb, rtol=1e-12, atol=1e-14)
 
 
+_maxpool_backward, _col2im = P.maxpool_backward, P.col2im
+
+
 def _wrong_pool_backward(dout, arg, s, H, W):
     """Routes each error to the block's top-left element instead of its winner."""
-    return K.maxpool_backward_numpy(dout, np.zeros_like(arg), s, H, W)
+    return _maxpool_backward(dout, np.zeros_like(arg), s, H, W)
 
 
 def _wrong_col2im(dcols, H, W):
     """Flips the filter offsets: what forgetting the correlation/convolution flip looks like."""
-    return K.col2im_numpy(dcols[..., ::-1, ::-1], H, W)
+    return _col2im(dcols[..., ::-1, ::-1], H, W)
 
 
-@pytest.mark.parametrize("kernel,wrong", [("maxpool_backward", _wrong_pool_backward),
-                                          ("col2im", _wrong_col2im)])
-def test_gradient_check_rejects_a_wrong_backward_pass(kernel, wrong):
-    """Negative control: the same check must fail when a backward kernel is wrong."""
+@pytest.mark.parametrize("step,wrong", [("maxpool_backward", _wrong_pool_backward),
+                                        ("col2im", _wrong_col2im)])
+def test_gradient_check_rejects_a_wrong_backward_pass(step, wrong, monkeypatch):
+    """Negative control: the same check must fail when a step of the backward pass is wrong."""
     net, data = tiny_network("tanh", 0, kernels="numpy")
     numeric = numerical_gradient(net, data, 0.0, 4)
-    for layer in net.layers:
-        if isinstance(layer, ConvPoolLayer):
-            layer.kernels = {**layer.kernels, kernel: wrong}
+    monkeypatch.setattr(P, step, wrong)
     assert relative_error(net.cost_gradient(data), numeric) > 1e-2
 
 
@@ -397,10 +490,10 @@ def test_the_overfitting_report_reads_the_signs_of_overfitting():
                 "training_cost": c, "evaluation_cost": d}
                for e, (a, b, c, d) in enumerate(zip(train_acc, eval_acc, train_cost, eval_cost))]
     r = overfitting_report(records)
-    np.testing.assert_allclose(r["accuracy_gap"], [5, 10, 21, 27, 28])
+    np.testing.assert_allclose(r["accuracy_gap"], [0.05, 0.10, 0.21, 0.27, 0.28])
     assert r["lowest_cost_epoch"] == 2 and r["best_epoch"] == 2 and r["memorised_epoch"] == 3
     assert r["cost_rise_after_lowest"] == pytest.approx(0.2)
-    assert r["training_accuracy_gain_after_best"] == pytest.approx(5.0)
+    assert r["training_accuracy_gain_after_best"] == pytest.approx(0.05)
     assert "lowest at epoch 2" in r["summary"] and "from epoch 3" in r["summary"]
     # A network still learning: no rise in the evaluation cost, nothing memorised.
     calm = overfitting_report([dict(rec, evaluation_cost=c) for rec, c in
@@ -422,3 +515,73 @@ def test_the_overfitting_report_reads_a_book_network_too():
             monitor_evaluation_accuracy=True, monitor_evaluation_cost=True)
     r = overfitting_report(net.history)
     assert r["epochs"] == 4 and len(r["cost_gap"]) == 4
+
+
+# ---- threads: the same numbers on any count ---------------------------------------------------
+
+def _train_on_threads(threads, kernels="numba"):
+    """Two conv-pool layers (ReLU with small patches, whose nabla_w is one dense product;
+    sigmoid with 64-number patches, visited winner by winner; the last row and column
+    of its 3 x 3 maps dropped by the pooling), dropout, L2, an odd mini-batch of 7 split
+    3 + 4 or 2 + 2 + 3 among the threads, float32 as in the chapter; two epochs."""
+    rng = np.random.default_rng(11)
+    X, y = rng.random((45, 256)), rng.integers(0, 3, 45)
+    layers = [ConvPoolLayer((4, 1, 5, 5), (1, 16, 16), 2, "relu"),     # -> 6 x 6 x 4
+              ConvPoolLayer((6, 4, 4, 4), (4, 6, 6), 2, "sigmoid"),     # -> 1 x 1 x 6
+              FullyConnectedLayer(6, 10, "tanh", p_dropout=0.2), SoftmaxLayer(10, 3)]
+    net = ConvNetwork(layers, seed=3, kernels=kernels, threads=threads)
+    net.SGD((X, y), 2, 7, 0.5, lmbda=0.1, verbose=False)
+    return [p for layer in net.layers for p in (layer.w, layer.b)] + [net.feedforward(X)]
+
+
+@pytest.mark.skipif(max_threads() < 2, reason="numba may use one thread only here")
+def test_one_and_two_threads_train_the_same_weights_bit_for_bit():
+    one, two = _train_on_threads(1), _train_on_threads(2)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    # the comparison sees the last bit: BLAS's order of summation (the NumPy twins) differs
+    blas = _train_on_threads(1, kernels="numpy")
+    assert not all(np.array_equal(a, b) for a, b in zip(one, blas))
+    assert all(np.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(one, blas))
+
+
+def test_three_threads_split_unevenly_and_train_the_same_weights():
+    """In a fresh process allowed three threads (whatever the cores): 10 images or 6 filters
+    shared 3 + 3 + 4 or 2 + 2 + 2 give the weights one thread gives."""
+    code = ("import hashlib, sys; sys.path.insert(0, 'tests'); import numpy as np; "
+            "from test_conv import _train_on_threads as t; "
+            "print(*[hashlib.sha256(b''.join(a.tobytes() for a in t(n))).hexdigest()[:16] "
+            "for n in (1, 2, 3)])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env={**os.environ, "NUMBA_NUM_THREADS": "3"})
+    assert out.returncode == 0, out.stderr
+    digests = out.stdout.split()
+    assert len(digests) == 3 and len(set(digests)) == 1, digests
+
+
+def test_the_thread_count_is_checked_and_can_change_between_calls():
+    net = ConvNetwork([FullyConnectedLayer(64, 5), SoftmaxLayer(5, 2)], seed=0)
+    assert net.threads is None
+    with pytest.raises(UsageError, match="threads"):
+        ConvNetwork([SoftmaxLayer(64, 2)], threads=0)
+    with pytest.raises(UsageError, match="threads"):
+        net.threads = max_threads() + 1
+    net.threads = 1
+    before = thread_count()
+    net.feedforward(np.zeros((3, 64)))
+    assert thread_count() == before          # the caller's own setting is restored
+
+
+def test_the_conv_benchmark_counts_the_work_and_judges_the_targets():
+    """network/bench/conv.py: conv1 is 2 x (3 x 288,000 + 2 x 288,000 + 3 x 1,000) FLOP per image
+    (the first layer sends no error down); the report says met or missed from the timings."""
+    from network.bench import conv as bench
+    from network.bench.peak import peak_gflops
+    assert bench.flops_per_image(bench.layers("conv1")) == 2 * (2 * 288_000 + 3 * 288_000 + 3 * 1000)
+    rows = [{"network": "conv1", "threads": T, "method": m, "seconds": s, "all": [s]}
+            for T, m, s in [(1, "nndl", 1.0), (2, "nndl", 0.5), (1, "torch", 2.5), (2, "torch", 1.2)]]
+    text = bench.report({"rows": rows, "peak": {1: 100.0, 2: 200.0}, "load": (0.1, 0.2),
+                         "n_train": 50_000, "repeats": 1, "torch": "x"})
+    assert "nndl 2 threads vs 1 thread: 2.00x (target 1.7x) -- met" in text
+    assert "nndl vs PyTorch, 2 threads: 2.40x (target 3.0x) -- MISSED" in text
+    assert "nndl vs PyTorch, 1 thread: 2.50x (target 2.0x) -- met" in text
+    assert peak_gflops(1, seconds=0.01, tries=1) > 0

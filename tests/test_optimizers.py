@@ -65,6 +65,27 @@ def test_adams_compiled_pass_gives_the_numpy_numbers_bit_for_bit(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgds_compiled_pass_gives_the_numpy_numbers_bit_for_bit_on_any_thread_count(dtype):
+    """p -= eta * g, compiled (the large array shared among threads) or NumPy's."""
+    from network.base.jit import max_threads, threads
+    rng = np.random.default_rng(8)
+    shapes = [(300, 290), (17,), (3, 4)]                  # 87,000 numbers: threaded
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [(rng.standard_normal(s) * 10.0 ** rng.integers(-6, 2)).astype(dtype) for s in shapes]
+    runs = []
+    for compiled, n in [(False, 1)] + [(True, n) for n in range(1, min(max_threads(), 2) + 1)]:
+        params = [p.copy() for p in start]
+        with threads(n):
+            for eta in (0.1, 3.0, 1e-3):
+                SGD(eta).step(params, grads, compiled=compiled)
+        runs.append(params)
+    for run in runs[1:]:
+        for a, b in zip(run, runs[0]):
+            assert a.dtype == dtype
+            np.testing.assert_array_equal(a, b)
+
+
 def test_adam_uses_the_compiled_pass_only_where_it_can(monkeypatch):
     calls = []
     monkeypatch.setattr(optimizers, "_adam_pass", lambda p, *rest: calls.append(p.shape))

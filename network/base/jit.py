@@ -4,14 +4,28 @@
 then ``jit`` returns the plain Python function, which computes the same numbers
 (slowly), and the Network trains on its NumPy path instead.  Every kernel is
 compiled with ``cache=True`` (once per machine) and without ``fastmath`` (it
-would break bit-level agreement with the NumPy reference).  ``inline`` copies a
-small function into its compiled callers; ``borrowed`` lets one compiled call
-pass its arrays around without numba's reference counting.
+would break bit-level agreement with the NumPy reference), except for the two
+flags that keep a result independent of the machine's load and thread count
+(``fma``, ``vector_sums``; see ``jit``).  ``inline`` copies a small function into
+its compiled callers; ``borrowed`` lets one compiled call pass its arrays around
+without numba's reference counting.
 
-Deliberately left out: parallel kernels, explicit signatures.
+Parallel kernels (``parallel=True``, loops over ``prange``) run on numba's
+threads; ``threads(n)`` sets how many for a block of code, ``thread_count()`` says how
+many, and ``max_threads()`` is the default, all the cores numba was given (``NUMBA_NUM_THREADS``, which a
+grid worker pins to its share).  A parallel kernel here splits its work so that
+every number is computed by one thread in a fixed order: the thread count
+changes who computes it, never how.
+
+Deliberately left out: explicit signatures, other fastmath flags (``nnan``,
+``ninf``, ``nsz``, ``arcp``, ``afn`` would change results for special values or
+by the approximation chosen).
 """
 
+import contextlib
+import functools
 import os
+import threading
 
 try:
     if os.environ.get("NNDL_NO_NUMBA"):
@@ -25,21 +39,73 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 HAVE_NUMBA = numba is not None
 
+prange = numba.prange if numba is not None else range
 
 
-def jit(fn=None, *, numpy_division=False):
+def jit(fn=None, *, numpy_division=False, parallel=False, fma=False, vector_sums=False):
     """numba.njit(cache=True) when numba is available, else ``fn`` unchanged.
 
     ``@jit(numpy_division=True)``: x / 0 gives inf or nan as in NumPy instead of
     raising ZeroDivisionError as in Python.  The check Python's rule needs is a
     branch in every division, which keeps a loop from vectorising (measured: Adam's
-    pass ran scalar, one element at a time, until this was set)."""
+    pass ran scalar, one element at a time, until this was set).
+
+    ``parallel=True``: ``prange`` loops run on numba's threads (``threads``).
+
+    ``fma=True`` (fastmath "contract"): ``a * b + c`` may become one fused
+    multiply-add, rounded once.  The same instruction wherever the line runs, so
+    results still do not depend on threads; they differ from NumPy's in the last
+    bit (the tests compare to 1e-12 in float64).
+
+    ``vector_sums=True`` (fastmath "reassoc", with "contract"): a sum over a loop
+    may be split into one partial sum per vector lane and interleaved copy, added
+    up at the end.  Which element goes to which partial sum depends only on the
+    loop's length, so the order is fixed by the shapes, not by the threads;
+    without it a sum over a contiguous row runs one element at a time."""
     if fn is None:
-        return lambda f: jit(f, numpy_division=numpy_division)
+        return lambda f: jit(f, numpy_division=numpy_division, parallel=parallel, fma=fma,
+                             vector_sums=vector_sums)
     if numba is None:
         return fn
-    return numba.njit(cache=True, fastmath=False,
+    flags = ({"contract", "reassoc"} if vector_sums else {"contract"} if fma else False)
+    return numba.njit(cache=True, fastmath=flags, parallel=parallel,
                       error_model="numpy" if numpy_division else "python")(fn)
+
+
+def max_threads():
+    """The threads a parallel kernel may use: numba's NUMBA_NUM_THREADS (all cores unless
+    the environment says otherwise, as a grid worker's does), 1 without numba."""
+    return numba.config.NUMBA_NUM_THREADS if numba is not None else 1
+
+
+_set_here = threading.local()   # the count ``threads`` set in this thread of the program
+
+
+def thread_count():
+    """The threads parallel kernels use now (set by ``threads``).  Kernels take it as an
+    argument: numba's own get_num_threads inside a kernel would keep it from being cached.
+    Inside ``threads`` the count is remembered here (numba's get_num_threads takes a lock
+    on every call: ~2 us, several times per mini-batch)."""
+    n = getattr(_set_here, "n", None)
+    if n is not None:
+        return n
+    return numba.get_num_threads() if numba is not None else 1
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Run the block with ``n`` numba threads (1 <= n <= max_threads()), then restore."""
+    if numba is None:
+        yield
+        return
+    before, remembered = numba.get_num_threads(), getattr(_set_here, "n", None)
+    numba.set_num_threads(n)
+    _set_here.n = n
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+        _set_here.n = remembered
 
 
 def inline(fn):
@@ -91,3 +157,14 @@ if numba is not None:
     @overload(borrowed, inline="always")
     def _borrowed_overload(arrays):
         return lambda arrays: _borrowed_intrinsic(arrays)
+
+
+def on_threads(method):
+    """Decorator: the method of an object with a ``threads`` attribute (a count, or None for
+    ``max_threads()``) runs with that many numba threads; the count before is restored
+    afterwards, so a caller's own setting survives."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with threads(self.threads or max_threads()):
+            return method(self, *args, **kwargs)
+    return run

@@ -21,11 +21,11 @@ a step for the 652,824 float32 parameters of the 784-400-20 VAE).
 import numpy as np
 
 from .checks import number
-from .jit import HAVE_NUMBA, jit, numba
+from .jit import HAVE_NUMBA, jit, numba, prange, thread_count
 
 
-def _compiled_adam():
-    """Whether Adam's compiled pass really runs compiled (numba there, its JIT not off)."""
+def _compiled():
+    """Whether the compiled passes really run compiled (numba there, its JIT not off)."""
     return HAVE_NUMBA and not numba.config.DISABLE_JIT
 
 
@@ -45,11 +45,36 @@ def _adam_pass(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, inv_c2, eps, lr_c
         p[i] = p[i] - (mi * lr_c1) / root        # w -> w - lr m_hat / (sqrt(v_hat) + eps)
 
 
+@jit
+def _sgd_pass(p, g, eta):
+    """(SGD) p -= eta * g over flat arrays, eta in their dtype: NumPy's two roundings (the
+    product, then the difference; no fused multiply-add), so the same numbers bit for bit."""
+    for i in range(p.shape[0]):
+        p[i] = p[i] - eta * g[i]
+
+
+@jit(parallel=True)
+def _sgd_pass_threads(p, g, eta, T):
+    """``_sgd_pass`` with the array cut into T pieces, one per thread: each number is
+    still updated alone, so the thread count changes nothing."""
+    for t in prange(T):
+        lo, hi = p.shape[0] * t // T, p.shape[0] * (t + 1) // T
+        _sgd_pass(p[lo:hi], g[lo:hi], eta)
+
+
+THREADED_SIZE = 1 << 15   # numbers from which a step is shared among the threads
+
+
 class SGD:
     """Plain stochastic gradient descent.
 
     (SGD) w -> w - eta * g, where g is the mini-batch mean gradient
     (1/m) sum_x dC_x/dw, so this is the book's w -> w - (eta/m) sum_x dC_x/dw.
+
+    Where numba runs on more than one thread, a large array is updated by one compiled
+    pass shared among the threads (the conv net's 288,000 weights of conv1 took ~50 us
+    a step in NumPy, a sixth of a two-thread step); the same numbers as NumPy's
+    ``p -= eta * g``, bit for bit.  Small arrays stay with NumPy: the call costs less.
     """
 
     name = "sgd"
@@ -57,9 +82,17 @@ class SGD:
     def __init__(self, eta):
         self.eta = number("eta", eta, above=0)
 
-    def step(self, params, grads):
+    def step(self, params, grads, compiled=None):
+        """One step on every parameter; ``compiled`` as in ``Adam.step``."""
+        compiled = _compiled() if compiled is None else compiled
+        threads = thread_count() if compiled else 1
         for p, g in zip(params, grads):
-            p -= self.eta * g  # (SGD)
+            if (threads > 1 and p.size >= THREADED_SIZE and g.dtype == p.dtype
+                    and p.flags.c_contiguous and g.flags.c_contiguous):
+                eta = p.dtype.type(self.eta)   # NumPy turns the Python float into p's dtype
+                _sgd_pass_threads(p.reshape(-1), g.reshape(-1), eta, threads)
+            else:
+                p -= self.eta * g  # (SGD)
 
     def state_dict(self):
         return {"name": self.name, "eta": self.eta}
@@ -139,7 +172,7 @@ class Adam:
             self.v = [np.zeros_like(p) for p in params]
         if self._scratch is None:
             self._scratch = [None] * len(params)
-        compiled = _compiled_adam() if compiled is None else compiled
+        compiled = _compiled() if compiled is None else compiled
         self.t += 1
         c1 = 1.0 - self.beta1 ** self.t   # bias corrections
         c2 = 1.0 - self.beta2 ** self.t

@@ -34,8 +34,9 @@ KEYS = ("training_accuracy", "evaluation_accuracy", "training_cost", "evaluation
 def overfitting_report(records):
     """The overfitting diagnostics of ``records`` (a trainer's history, epochs from 0).
 
-    Returns a dict of plain numbers and lists (JSON-ready): the four series in percent
-    and nats, ``accuracy_gap`` and ``cost_gap`` per epoch, ``best_epoch``,
+    Returns a dict of plain numbers and lists (JSON-ready): the four series (accuracies
+    as fractions, costs in nats), ``accuracy_gap`` (a fraction: 0.07 is 7 percentage
+    points) and ``cost_gap`` per epoch, ``best_epoch``,
     ``lowest_cost_epoch``, ``training_accuracy_gain_after_best``,
     ``cost_rise_after_lowest``, ``memorised_epoch`` (None if never) and ``summary``,
     one sentence.
@@ -46,14 +47,13 @@ def overfitting_report(records):
         raise UsageError(f"overfitting_report needs records with {', '.join(KEYS)}; missing "
                          f"{', '.join(missing)} (monitor them while training)")
     series = {k: np.array([r[k] for r in records], dtype=float) for k in KEYS}
-    train_acc = 100 * series["training_accuracy"]
-    eval_acc = 100 * series["evaluation_accuracy"]
+    train_acc, eval_acc = series["training_accuracy"], series["evaluation_accuracy"]
     train_cost, eval_cost = series["training_cost"], series["evaluation_cost"]
-    acc_gap = train_acc - eval_acc                       # percentage points
+    acc_gap = train_acc - eval_acc                       # a fraction: x 100 for points
     cost_gap = eval_cost - train_cost                    # nats
     best = int(np.argmax(eval_acc))
     lowest = int(np.argmin(eval_cost))
-    full = np.flatnonzero(train_acc >= 100.0)
+    full = np.flatnonzero(train_acc >= 1.0)
     memorised = int(full[0]) if len(full) else None
     last = len(records) - 1
     report = {
@@ -76,7 +76,7 @@ def overfitting_report(records):
 def _summary(r):
     last = r["epochs"] - 1
     parts = [f"after {r['epochs']} epochs the training accuracy is "
-             f"{r['final_accuracy_gap']:.2f} points above the evaluation accuracy"]
+             f"{100 * r['final_accuracy_gap']:.2f} points above the evaluation accuracy"]
     if r["lowest_cost_epoch"] < last:
         parts.append(f"the evaluation cost was lowest at epoch {r['lowest_cost_epoch']} and has "
                      f"risen by {r['cost_rise_after_lowest']:.3f} since, while the training cost "
@@ -84,7 +84,7 @@ def _summary(r):
     else:
         parts.append("the evaluation cost is still falling")
     parts.append(f"the evaluation accuracy peaked at epoch {r['best_epoch']} "
-                 f"({r['best_evaluation_accuracy']:.2f}%)")
+                 f"({r['best_evaluation_accuracy']:.2%})")
     if r["memorised_epoch"] is not None:
         parts.append(f"every training image is classified correctly from epoch "
                      f"{r['memorised_epoch']}")

@@ -1,9 +1,14 @@
 """``python -m network bench``: seconds per epoch, four ways, in one run (issue 3).
 
-Prints the Markdown table of ``network/bench.py`` (per-example loop, NumPy
+Prints the Markdown table of ``network/bench/mlp.py`` (per-example loop, NumPy
 matrix path, numba path, PyTorch if installed), the numba compile time (cold
 and warm cache) and the process's peak memory.  ``--quick`` times 10,000
 images once per method (scaled to 50,000) for a short check.
+
+``python -m network bench --conv`` times the chapter-6 conv nets instead
+(network/bench/conv.py, issue 16): conv1 and the two-layer ReLU net, this library
+and PyTorch, on 1 and 2 threads (``--threads``), with the fraction of the
+machine's multiply-add peak and the issue's targets, met or missed.
 """
 
 import platform
@@ -12,6 +17,7 @@ import time
 import numpy as np
 
 from .. import bench
+from ..bench import conv as conv_bench
 from ..data.mnist import N_TRAIN
 from ..errors import UsageError
 from ..storage.atomic import atomic_write_json
@@ -35,6 +41,11 @@ def add_parser(subparsers):
     p.add_argument("--methods", nargs="+", choices=bench.METHODS, default=list(bench.METHODS),
                    help="which ways to time: the book's per-example loop, the library's NumPy "
                         "and numba paths, PyTorch")
+    p.add_argument("--conv", action="store_true",
+                   help="time the chapter-6 conv nets on 1 and 2 threads against PyTorch "
+                        "instead (default 10,000 images, median of 3; --quick 2,000 once)")
+    options.add(p, "threads", nargs="+", default=None,
+                help="with --conv: the thread counts to time (default: 1 2)")
     p.add_argument("--no-compile-time", action="store_true",
                    help="skip measuring the numba compile time in fresh processes")
     p.add_argument("--json", metavar="PATH", type=output_file,
@@ -44,6 +55,10 @@ def add_parser(subparsers):
 
 
 def run(args):
+    if args.conv:
+        return run_conv(args)
+    if args.threads:
+        raise UsageError("--threads goes with --conv (the book's networks run on one thread)")
     n_train = args.training_size or (10_000 if args.quick else 50_000)
     if n_train > N_TRAIN:
         raise UsageError(f"--training-size {n_train} is more than the {N_TRAIN} training images "
@@ -75,4 +90,30 @@ def run(args):
             "n_train": n_train, "repeats": repeats, "compile_seconds": compile_times,
             "rows": [{"config": bench.config_name(*r["config"]), "results": r["results"]}
                      for r in rows]})
+    return 0
+
+
+def run_conv(args):
+    """``bench --conv``: the conv nets, nndl and PyTorch, on each thread count."""
+    from ..base.jit import max_threads
+    from ..data.mnist import load_arrays
+    n_train = args.training_size or (2_000 if args.quick else 10_000)
+    if n_train > N_TRAIN:
+        raise UsageError(f"--training-size {n_train} is more than the {N_TRAIN} training images; "
+                         f"use at most {N_TRAIN}")
+    threads = tuple(args.threads or conv_bench.default_threads())
+    if max(threads) > max_threads():
+        raise UsageError(f"--threads {max(threads)}: numba may use at most {max_threads()} "
+                         f"here (NUMBA_NUM_THREADS)")
+    repeats = args.repeats or (1 if args.quick else 3)
+    (X, y), _, _ = load_arrays("mnist", dtype=np.uint8)
+    print(f"Timing conv1 and relu on {n_train} MNIST training images, threads "
+          f"{' '.join(map(str, threads))}, median of {repeats} epoch(s) after a warm-up; "
+          f"seconds scaled to 50,000 images.", flush=True)
+    result = conv_bench.run(X[:n_train], y[:n_train], threads=threads, repeats=repeats,
+                            log=lambda msg: print(msg, flush=True))
+    print()
+    print(conv_bench.report(result))
+    if args.json:
+        atomic_write_json(args.json, result)
     return 0

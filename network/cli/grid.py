@@ -87,8 +87,8 @@ def add_parser(subparsers):
                    help="run on a Dask cluster instead: tcp://HOST:8786 (started with "
                         "`dask scheduler` and `dask worker`), or local:N to start N worker "
                         "processes here for the search (needs the dask extra)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="BLAS/numba threads per worker (default: cores // workers)")
+    options.add(p, "threads", default=None,
+                help="BLAS/numba threads per worker (default: cores // workers)")
     options.add(p, "quiet", help="no line per finished run and no progress bar; the table "
                                  "and the choice are still printed")
     p.add_argument("--top", type=non_negative_int, default=10,

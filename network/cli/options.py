@@ -96,6 +96,8 @@ IDEAS = {
     "data_path": ("--data-path", (), None, "DIR",
                   "folder holding the four IDX files (default: looked up)"),
     "quiet": ("--quiet", (), None, None, "print only the summary"),
+    "threads": ("--threads", (), positive_int, "T",
+                "cores (numba threads) to compute on; the numbers do not depend on it"),
 }
 
 

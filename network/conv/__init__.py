@@ -1,8 +1,12 @@
 """Chapter 6: convolutional networks in NumPy and numba (the role of the book's network3.py).
 
-- ``kernels``: im2col / col2im and max-pooling, numba loops with NumPy twins;
 - ``layers``: ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer with hand-derived backprop;
-- ``network``: ConvNetwork, mini-batch SGD on the log-likelihood with L2 and dropout;
+- ``network``: ConvNetwork, mini-batch SGD on the log-likelihood with L2 and dropout,
+  on as many threads as asked, with the same numbers whatever the count;
+- ``kernels``: the layers' stages and how their work is shared among threads;
+  ``conv_pool``, ``dense`` (compiled), ``matmul`` (their products), ``activation``
+  (sigma one number at a time), ``scratch`` (work arrays); ``reference``: the
+  definitions in NumPy (im2col, col2im, max-pooling) and every stage's NumPy twin;
 - ``io``: save/load as JSON or .npz (never pickle), validated.
 
 Deliberately left out: anything the chapter does not use (padding, strides, batch

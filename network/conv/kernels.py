@@ -1,187 +1,62 @@
-"""Convolution and max-pooling kernels: numba loops, each with a plain NumPy twin.
+"""The layers' stages: compiled and shared among threads, or their plain NumPy twins.
 
-Layout: images are channels-last, ``(m, H, W, C)`` (rows are still examples).
-A convolution is computed as im2col followed by one matrix product:
+A conv-pool layer is two stages, a fully connected (or softmax) layer two more:
 
-    cols[n, i, j, c, p, q] = x[n, i + p, j + q, c]          (m, OH, OW, C, k, k)
-    z[n, i, j, f] = sum_{c,p,q} w[f, c, p, q] cols[n, i, j, c, p, q]      (CONV-FWD)
+- ``conv_pool_forward``: patches, (CONV-FWD) as one matrix product, (POOL-FWD), the
+  shared bias and sigma;
+- ``conv_pool_backward``: (BP2) sigma', then (CONV-BP) for nabla_w, nabla_b and
+  dC/dx through the pooling winners (POOL-BP);
+- ``dense_forward`` / ``dense_backward``: (FF) and (BP2)-(BP4).
 
-so ``z = cols.reshape(-1, C*k*k) @ w.reshape(F, -1).T``, with the filters kept in
-the book's (network3's) ``(F, C, k, k)`` order.  Going back, the error with
-respect to the input is the "col2im" scatter-add of the error with respect to
-the columns (CONV-BP).  Max-pooling over disjoint 2x2 (in general s x s) blocks
-records which element of each block won, and the backward pass routes each
-pooled error to that element alone (POOL-BP).
+``IMPLEMENTATIONS["numba"]`` are the compiled stages (network/conv/conv_pool.py and
+dense.py, built on the products of matmul.py); ``IMPLEMENTATIONS["numpy"]`` their
+twins (network/conv/reference.py), which compute the same from the definitions with
+BLAS; tests hold them equal to 1e-12 in float64.  The layers use the compiled stages
+where numba runs (``DEFAULT``) and the twins where it does not (NNDL_NO_NUMBA=1).
 
-Each numba kernel (``*_numba``, compiled through the one switch in
-network/base/jit.py) has a NumPy twin (``*_numpy``) computing the same thing
-from array operations; tests hold them equal.  The layers use the numba ones
-where numba runs (``DEFAULT``), which measured faster on this machine (see
-notes/chap6.md, "Speed"), and the twins where it does not (NNDL_NO_NUMBA=1):
+How the work is shared among the threads (``threads`` in network/base/jit.py), so
+that a result never depends on how many there are:
 
-- im2col: numba (a strided-view reshape in NumPy makes a slow generic copy);
-- col2im: numba (the twin is k*k slice additions);
-- max-pool forward and backward: numba (the twin needs transposes and argmax).
+- every number is computed by one thread, and by the same instructions whatever the
+  thread count; no sum is ever split between threads;
+- forward stages, and dC/dx: by images (an image's numbers come from its own input);
+  the patches of a thread's images form one matrix multiplied by the filters;
+- nabla_w and nabla_b of a conv layer: with small patches (the first layer) image by
+  image, each image's part computed whole, the parts added in image order after
+  the threads are done; with large patches by columns of the patch, each thread
+  adding all the images' terms to its columns in image order;
+- a fully connected layer: by units (rows of w) for z, nabla_w and nabla_b, by
+  columns for dC/dx.
 
-Ties in a pooling block go to the first maximum in row-major (p, q) order, in
-both implementations.
+The order of every sum is thus fixed by the shapes and the data alone: the same
+seed gives the same weights bit for bit on 1 thread or 3 (tests/test_conv.py).  It
+is not BLAS's order, so the compiled stages agree with the twins to rounding only.
 
-Deliberately left out: strides other than 1, padding, pooling windows that
-overlap; rows or columns that do not fill a whole pooling block are dropped
-(network3's ``ignore_border=True``).
+How the compiled stages differ from the twins, besides the order:
+
+- (POOL-BP) sends a pooled error to the one winner of its s x s block; the other
+  positions contribute exactly 0.  dC/dx and the nabla_w of large patches visit the
+  winners only (a quarter of the twins' products with 2 x 2 pooling) and skip errors
+  that are exactly 0 (ReLU units that were off), which add nothing;
+- the patches are laid out transposed, (C k k, positions), so the forward product runs
+  along positions; the backward stage reads patches from the input, in (p, q, c) order.
+
+Deliberately left out: anything the layers do not use (strides, padding,
+overlapping pools); softmax inside a conv layer (it is not elementwise).
 """
 
-import numpy as np
-
-from ..base.jit import HAVE_NUMBA, jit
-
-# ---- im2col ---------------------------------------------------------------------------
-
-
-@jit
-def _im2col_numba(x, k):
-    m, H, W, C = x.shape
-    OH, OW = H - k + 1, W - k + 1
-    cols = np.empty((m, OH, OW, C, k, k), dtype=x.dtype)
-    for n in range(m):
-        for i in range(OH):
-            for j in range(OW):
-                for c in range(C):
-                    for p in range(k):
-                        for q in range(k):
-                            cols[n, i, j, c, p, q] = x[n, i + p, j + q, c]
-    return cols
-
-
-def im2col_numba(x, k):
-    """(m, H, W, C) -> (m, OH, OW, C, k, k) patches, OH = H - k + 1 (valid, stride 1)."""
-    return _im2col_numba(np.ascontiguousarray(x), k)
-
-
-def im2col_numpy(x, k):
-    """The NumPy twin of ``im2col_numba``: a sliding-window view, then a copy."""
-    view = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # (m, OH, OW, C, k, k)
-    return np.ascontiguousarray(view)
-
-
-# ---- col2im (the adjoint of im2col) -------------------------------------------------
-
-
-@jit
-def _col2im_numba(dcols, H, W):
-    m, OH, OW, C, k, _ = dcols.shape
-    dx = np.zeros((m, H, W, C), dtype=dcols.dtype)
-    for n in range(m):
-        for i in range(OH):
-            for j in range(OW):
-                for c in range(C):
-                    for p in range(k):
-                        for q in range(k):
-                            dx[n, i + p, j + q, c] += dcols[n, i, j, c, p, q]  # (CONV-BP)
-    return dx
-
-
-def col2im_numba(dcols, H, W):
-    """(m, OH, OW, C, k, k) -> (m, H, W, C): add each patch's error back where it came from."""
-    return _col2im_numba(np.ascontiguousarray(dcols), H, W)
-
-
-def col2im_numpy(dcols, H, W):
-    """The NumPy twin of ``col2im_numba``: one slice addition per filter offset (p, q)."""
-    m, OH, OW, C, k, _ = dcols.shape
-    dx = np.zeros((m, H, W, C), dtype=dcols.dtype)
-    for p in range(k):
-        for q in range(k):
-            dx[:, p:p + OH, q:q + OW, :] += dcols[:, :, :, :, p, q]  # (CONV-BP)
-    return dx
-
-
-# ---- max-pooling --------------------------------------------------------------------
-
-
-@jit
-def _maxpool_numba(x, s):
-    m, H, W, C = x.shape
-    PH, PW = H // s, W // s
-    out = np.empty((m, PH, PW, C), dtype=x.dtype)
-    arg = np.zeros((m, PH, PW, C), dtype=np.int8)
-    for n in range(m):
-        for i in range(PH):
-            for j in range(PW):
-                # channels innermost: contiguous in memory, so the loop vectorises
-                for c in range(C):
-                    out[n, i, j, c] = x[n, i * s, j * s, c]
-                for p in range(s):
-                    for q in range(s):
-                        if p == 0 and q == 0:
-                            continue
-                        for c in range(C):
-                            v = x[n, i * s + p, j * s + q, c]
-                            if v > out[n, i, j, c]:   # strict: ties keep the first maximum
-                                out[n, i, j, c] = v   # (POOL-FWD)
-                                arg[n, i, j, c] = p * s + q
-    return out, arg
-
-
-def maxpool_numba(x, s=2):
-    """(m, H, W, C) -> (pooled (m, H//s, W//s, C), winner index p*s+q as int8)."""
-    return _maxpool_numba(np.ascontiguousarray(x), s)
-
-
-def _blocks(x, s):
-    """(m, H, W, C) -> (m, PH, PW, C, s*s): each pooling block's elements in row-major order."""
-    m, H, W, C = x.shape
-    PH, PW = H // s, W // s
-    b = x[:, :PH * s, :PW * s, :].reshape(m, PH, s, PW, s, C)
-    return b.transpose(0, 1, 3, 5, 2, 4).reshape(m, PH, PW, C, s * s)
-
-
-def maxpool_numpy(x, s=2):
-    """The NumPy twin of ``maxpool_numba`` (argmax also takes the first maximum)."""
-    b = _blocks(x, s)
-    arg = np.argmax(b, axis=-1)                                    # (m, PH, PW, C)
-    out = np.take_along_axis(b, arg[..., None], axis=-1)[..., 0]   # (POOL-FWD)
-    return out, arg.astype(np.int8)
-
-
-@jit
-def _maxpool_backward_numba(dout, arg, s, H, W):
-    m, PH, PW, C = dout.shape
-    dx = np.zeros((m, H, W, C), dtype=dout.dtype)
-    for n in range(m):
-        for i in range(PH):
-            for j in range(PW):
-                for c in range(C):
-                    a = arg[n, i, j, c]
-                    # (POOL-BP) only the winner of the block receives the error
-                    dx[n, i * s + a // s, j * s + a % s, c] = dout[n, i, j, c]
-    return dx
-
-
-def maxpool_backward_numba(dout, arg, s, H, W):
-    """Route pooled errors (m, PH, PW, C) back to the winners in (m, H, W, C)."""
-    return _maxpool_backward_numba(np.ascontiguousarray(dout), np.ascontiguousarray(arg),
-                                   s, H, W)
-
-
-def maxpool_backward_numpy(dout, arg, s, H, W):
-    """The NumPy twin of ``maxpool_backward_numba``: a one-hot of the winner times the error."""
-    m, PH, PW, C = dout.shape
-    onehot = (np.arange(s * s) == arg[..., None].astype(np.int64))         # (m, PH, PW, C, s*s)
-    blocks = onehot * dout[..., None]                                      # (POOL-BP)
-    blocks = blocks.reshape(m, PH, PW, C, s, s).transpose(0, 1, 4, 2, 5, 3)  # (m, PH, s, PW, s, C)
-    dx = np.zeros((m, H, W, C), dtype=dout.dtype)
-    dx[:, :PH * s, :PW * s, :] = blocks.reshape(m, PH * s, PW * s, C)
-    return dx
-
-
-# ---- the implementations the layers use ---------------------------------------------
+from ..base.jit import HAVE_NUMBA
+from . import conv_pool, dense, reference
 
 IMPLEMENTATIONS = {
-    "numba": dict(im2col=im2col_numba, col2im=col2im_numba, maxpool=maxpool_numba,
-                  maxpool_backward=maxpool_backward_numba),
-    "numpy": dict(im2col=im2col_numpy, col2im=col2im_numpy, maxpool=maxpool_numpy,
-                  maxpool_backward=maxpool_backward_numpy),
+    "numba": dict(conv_pool_forward=conv_pool.conv_pool_forward_numba,
+                  conv_pool_backward=conv_pool.conv_pool_backward_numba,
+                  dense_forward=dense.dense_forward_numba,
+                  dense_backward=dense.dense_backward_numba),
+    "numpy": dict(conv_pool_forward=reference.conv_pool_forward_numpy,
+                  conv_pool_backward=reference.conv_pool_backward_numpy,
+                  dense_forward=reference.dense_forward_numpy,
+                  dense_backward=reference.dense_backward_numpy),
 }
 # numba where it runs (network/base/jit.py; NNDL_NO_NUMBA=1 turns it off), else the twins.
 DEFAULT = "numba" if HAVE_NUMBA else "numpy"

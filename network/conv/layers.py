@@ -30,6 +30,8 @@ import numpy as np
 
 from ..base.activations import Sigmoid, Softmax, get_activation
 from ..errors import UsageError
+from .activation import activation_code
+from .conv_pool import MAX_POOL
 from .kernels import DEFAULT, IMPLEMENTATIONS
 
 
@@ -62,10 +64,14 @@ class ConvPoolLayer:
         if k > H or k > W:
             raise UsageError(f"a {k}x{k} filter does not fit a {H}x{W} image")
         self.poolsize = int(poolsize)
+        if self.poolsize > MAX_POOL:
+            raise UsageError(f"poolsize {poolsize!r} is larger than {MAX_POOL}: a block's winner "
+                             f"is kept as one byte")
         if self.poolsize < 1 or (H - k + 1) // self.poolsize < 1:
             raise UsageError(f"poolsize {poolsize!r} does not fit the {H - k + 1}-wide "
                              f"convolution output")
         self.activation = get_activation(activation)
+        activation_code(self.activation)          # elementwise, or a UsageError now
         self.conv_shape = (H - k + 1, W - k + 1)
         s = self.poolsize
         self.out_shape = (self.conv_shape[0] // s, self.conv_shape[1] // s, F)
@@ -74,6 +80,7 @@ class ConvPoolLayer:
         self.fan_in = C * k * k
         self.w = self.b = None
         self.kernels = IMPLEMENTATIONS[DEFAULT]
+        self.work = {}      # the stages' work arrays, kept between mini-batches (scratch.py)
 
     @property
     def n_params(self):
@@ -91,34 +98,21 @@ class ConvPoolLayer:
         self.b = rng.standard_normal(self.filter_shape[0]).astype(dtype)
 
     def forward(self, x, mask=None):
-        """x (m, H, W, C) -> a (m, PH, PW, F); ``mask`` unused (no dropout on conv layers)."""
-        F, C, k, _ = self.filter_shape
-        m = x.shape[0]
-        K = self.kernels
-        self.x_spatial = x.shape[1:3]
-        self.cols = K["im2col"](x, k).reshape(-1, C * k * k)      # (m*OH*OW, C*k*k)
-        wmat = self.w.reshape(F, C * k * k)                       # (F, C*k*k)
-        conv = (self.cols @ wmat.T).reshape(m, *self.conv_shape, F)  # (CONV-FWD) (m*OH*OW, F)
-        pooled, self.arg = K["maxpool"](conv, self.poolsize)      # (POOL-FWD) (m, PH, PW, F)
-        self.z = pooled + self.b                                  # shared bias per map
-        return self.activation.fn(self.z)
+        """x (m, H, W, C) -> a (m, PH, PW, F); ``mask`` unused (no dropout on conv layers).
+        (CONV-FWD) the convolution as one matrix product of patches and filters,
+        (POOL-FWD) the block maxima, the shared bias, sigma (network/conv/kernels.py)."""
+        self.z, self.a, self.arg, self.saved = self.kernels["conv_pool_forward"](
+            x, self.w, self.b, self.poolsize, self.activation, self.work)  # z, a (m, PH, PW, F)
+        return self.a
 
     def backward(self, delta_a, need_input_grad=True):
-        """dC/da (m, PH, PW, F) -> dC/dx (m, H, W, C); sets nabla_w, nabla_b."""
-        F, C, k, _ = self.filter_shape
-        K = self.kernels
-        delta_z = delta_a * self.activation.prime(self.z)         # (BP2) elementwise sigma'
-        self.nabla_b = delta_z.sum(axis=(0, 1, 2))                # (CONV-BP) shared bias: sum over positions
-        delta_conv = K["maxpool_backward"](delta_z, self.arg, self.poolsize,
-                                           *self.conv_shape)      # (POOL-BP) (m, OH, OW, F)
-        d2 = delta_conv.reshape(-1, F)                            # (m*OH*OW, F)
-        self.nabla_w = (d2.T @ self.cols).reshape(self.filter_shape)  # (CONV-BP) (F, m*OH*OW) @ (m*OH*OW, Ckk)
-        if not need_input_grad:
-            return None
-        dcols = d2 @ self.w.reshape(F, C * k * k)                 # (CONV-BP) (m*OH*OW, F) @ (F, Ckk)
-        m = delta_a.shape[0]
-        dcols = dcols.reshape(m, *self.conv_shape, C, k, k)
-        return K["col2im"](dcols, *self.x_spatial)                # (CONV-BP) (m, H, W, C)
+        """dC/da (m, PH, PW, F) -> dC/dx (m, H, W, C); sets nabla_w, nabla_b.  (BP2) the
+        sigma'(z) factor, (POOL-BP) each error to its block's winner, (CONV-BP) the
+        gradients as sums over positions and the input error as patches added back."""
+        self.nabla_w, self.nabla_b, dx = self.kernels["conv_pool_backward"](
+            delta_a, self.z, self.a, self.arg, self.saved, self.w, self.poolsize,
+            self.activation, need_input_grad, self.work)
+        return dx
 
 
 class FullyConnectedLayer:
@@ -136,6 +130,8 @@ class FullyConnectedLayer:
         self.p_dropout = float(p_dropout)
         self.fan_in = self.n_in
         self.w = self.b = None
+        self.kernels = IMPLEMENTATIONS[DEFAULT]
+        self.work = {}      # the stages' work arrays, kept between mini-batches (scratch.py)
 
     @property
     def n_params(self):
@@ -157,19 +153,22 @@ class FullyConnectedLayer:
             x = x * mask                                    # (DROPOUT) mask/(1-p), E[mask] = 1
         self.mask = mask
         self.x = x
-        self.z = x @ self.w.T + self.b                      # (FF) (m, n_in) @ (n_in, n_out)
-        return self.activation.fn(self.z)
+        # (FF) z = w x + b, a = sigma(z): (m, n_in) @ (n_in, n_out)
+        self.z, self.a = self.kernels["dense_forward"](x, self.w, self.b, self.activation,
+                                                       self.work)
+        return self.a
 
     def backward(self, delta_a, need_input_grad=True):
-        delta_z = delta_a * self.activation.prime(self.z)   # (BP2) the sigma'(z) factor
-        return self._backward_z(delta_z, need_input_grad)
+        """dC/da (m, n_out) -> dC/dx; sets nabla_w, nabla_b."""
+        return self._backward(delta_a, self.activation, need_input_grad)
 
-    def _backward_z(self, delta_z, need_input_grad):
-        self.nabla_b = delta_z.sum(axis=0)                  # (BP3)
-        self.nabla_w = delta_z.T @ self.x                   # (BP4) (n_out, m) @ (m, n_in)
+    def _backward(self, delta, activation, need_input_grad):
+        # (BP2) delta = dC/da * sigma'(z) (with no activation, delta is dC/dz already);
+        # (BP3) nabla_b = sum of delta; (BP4) nabla_w = delta^T x; (BP2) dC/dx = delta w
+        self.nabla_w, self.nabla_b, dx = self.kernels["dense_backward"](
+            delta, self.z, self.a, self.x, self.w, activation, need_input_grad, self.work)
         if not need_input_grad:
             return None
-        dx = delta_z @ self.w                               # (BP2) (m, n_out) @ (n_out, n_in)
         if self.mask is not None:
             dx = dx * self.mask                             # (DROPOUT) a dropped input passes no error
         return dx.reshape(self.in_shape)
@@ -195,7 +194,7 @@ class SoftmaxLayer(FullyConnectedLayer):
 
     def backward(self, delta_z, need_input_grad=True):
         """Takes dC/dz directly: for softmax + log-likelihood that is (a - y)/m (LOGLIK)."""
-        return self._backward_z(delta_z, need_input_grad)
+        return self._backward(delta_z, None, need_input_grad)
 
 
 LAYER_TYPES = {cls.kind: cls for cls in (ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer)}

@@ -14,6 +14,12 @@ order (MNIST: (n, 784)), floats in [0, 1] or raw uint8 pixels (scaled by 1/255
 one mini-batch at a time, so an expanded training set can stay compact); ``y``
 is int labels (n,).
 
+Threads: training and scoring run on ``threads`` cores (default: all that numba
+may use, ``network.base.jit.max_threads()``, which in a grid worker is its share).
+The compiled stages split the work so that every number is computed the same way
+whatever the count: the same seed gives the same weights, bit for bit, on 1
+thread or on 2 (network/conv/kernels.py).
+
 Beyond network3: no Theano, so the gradients are written out (layers.py);
 dropout masks come from an explicit ``np.random.Generator`` (or are injected);
 per-epoch records with timings; ``callbacks`` that can stop training; a fixed
@@ -28,10 +34,10 @@ import time
 
 import numpy as np
 
-from ..base.checks import memory, training_arguments, weight_decay
+from ..base.checks import memory, number, training_arguments, weight_decay
 from ..base.costs import LogLikelihoodCost
 from ..base.divergence import check_epoch
-from ..base.jit import HAVE_NUMBA
+from ..base.jit import HAVE_NUMBA, max_threads, on_threads
 from ..base.optimizers import SGD
 from ..base.progress import bar
 from ..base.regularization import L2, dropout_mask
@@ -51,12 +57,16 @@ class ConvNetwork:
     each layer's ``n_in`` must equal the previous layer's ``n_out``.
     ``seed`` or ``rng``: all randomness (initial weights, shuffling, dropout).
     ``dtype``: float32 (default, twice as fast) or float64 (gradient checks).
-    ``kernels``: "numba" (the default where numba runs) or "numpy", the conv/pool
-    implementations.
+    ``kernels``: "numba" (the default where numba runs) or "numpy", the layers'
+    stages (network/conv/kernels.py).
+    ``threads``: cores to train and score on, 1 to ``max_threads()`` (default None:
+    all of them); the results do not depend on it.  May be changed between calls.
     """
 
-    def __init__(self, layers, seed=None, rng=None, dtype=np.float32, kernels=None):
+    def __init__(self, layers, seed=None, rng=None, dtype=np.float32, kernels=None,
+                 threads=None):
         self.layers = check_chain(layers)
+        self.threads = threads
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise UsageError(f"dtype must be float32 or float64, got {dtype!r}")
@@ -77,6 +87,17 @@ class ConvNetwork:
                f"a ConvNetwork of {n_params:,} parameters", "use smaller layers")
         for layer in self.layers:
             layer.initialize(self.rng, self.dtype)
+
+    @property
+    def threads(self):
+        """The cores training and scoring use (None: all that numba may use)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, n):
+        if n is not None:
+            n = number("threads", n, low=1, high=max_threads(), whole=True)
+        self._threads = n
 
     # ---- data at the edge ----------------------------------------------------------
 
@@ -121,12 +142,14 @@ class ConvNetwork:
             a = layer.forward(a, None if masks is None else masks.get(l))
         return a
 
+    @on_threads
     def feedforward(self, X):
         """Softmax outputs (n, n_out) for the rows of X, in chunks."""
         out = [self._forward(self._as_input(X[s:s + EVAL_CHUNK]))
                for s in range(0, len(X), EVAL_CHUNK)]
         return np.concatenate(out) if out else np.zeros((0, self.layers[-1].n_out), self.dtype)
 
+    @on_threads
     def layer_outputs(self, X):
         """Every layer's output for the rows of X (a few images), first layer first:
         a conv-pool layer's (m, H', W', F) maps, a fully connected layer's (m, n_out),
@@ -157,6 +180,7 @@ class ConvNetwork:
             delta = self.layers[l].backward(delta, need_input_grad=l > 0)
         return a
 
+    @on_threads
     def cost_gradient(self, data, lmbda=0.0, training_set_size=None, masks=None):
         """[(nabla_w, nabla_b) per layer]: the gradient of ``total_cost(data, lmbda, n)``."""
         X, y = self._check_data(data, "data")
@@ -165,6 +189,7 @@ class ConvNetwork:
         return [(layer.nabla_w + (L2.gradient(layer.w, lmbda, n) if lmbda else 0.0),
                  layer.nabla_b) for layer in self.layers]
 
+    @on_threads
     def total_cost(self, data, lmbda=0.0, training_set_size=None, masks=None):
         """Mean log-likelihood over ``data`` plus (lmbda / 2n) sum w^2, n = training size."""
         X, y = self._check_data(data, "data")
@@ -185,6 +210,7 @@ class ConvNetwork:
 
     # ---- training -----------------------------------------------------------------
 
+    @on_threads
     def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data=None,
             test_data=None, lmbda=0.0, callbacks=(), verbose=True, augment=None, monitor=(),
             progress=True):

@@ -101,13 +101,15 @@ def overfitting(path, runs, title):
     fig, axes = subplots(1, 3, figsize=(14, 4))
     for k, (label, r) in enumerate(runs.items()):
         colour = f"C{k}"
-        axes[0].plot(r["training_accuracy"], color=colour, ls="--", label=f"{label}: training")
-        axes[0].plot(r["evaluation_accuracy"], color=colour, label=f"{label}: evaluation")
+        percent = {key: 100 * np.asarray(r[key], dtype=float)     # the report holds fractions
+                   for key in ("training_accuracy", "evaluation_accuracy", "accuracy_gap")}
+        axes[0].plot(percent["training_accuracy"], color=colour, ls="--", label=f"{label}: training")
+        axes[0].plot(percent["evaluation_accuracy"], color=colour, label=f"{label}: evaluation")
         axes[1].plot(r["training_cost"], color=colour, ls="--", label=f"{label}: training")
         axes[1].plot(r["evaluation_cost"], color=colour, label=f"{label}: evaluation")
         low = r["lowest_cost_epoch"]
         axes[1].plot([low], [r["evaluation_cost"][low]], "o", color=colour, ms=5)
-        axes[2].plot(r["accuracy_gap"], color=colour, label=label)
+        axes[2].plot(percent["accuracy_gap"], color=colour, label=label)
     axes[0].set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
     axes[1].set(title="cost (dot: lowest evaluation cost)", xlabel="epoch", ylabel="cost")
     axes[2].set(title="gap: training - evaluation accuracy", xlabel="epoch",

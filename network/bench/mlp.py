@@ -23,7 +23,8 @@ measured in fresh subprocesses with an empty and then a filled numba cache.
 
 ``per_example_vs_matrix`` answers problem 2.5 (the matrix form's speed).
 
-Deliberately left out: GPUs, multi-threaded kernels, data loading time.
+Deliberately left out: GPUs, multi-threaded kernels (the conv net's are timed by
+network/bench/conv.py), data loading time.
 """
 
 import os
@@ -36,8 +37,8 @@ import tracemalloc
 
 import numpy as np
 
-from .mlp.data_format import as_examples
-from .mlp.network import Network
+from ..mlp.data_format import as_examples
+from ..mlp.network import Network
 
 METHODS = ("per-example", "numpy", "numba", "numba-float32", "torch")
 LABELS = {"per-example": "(a) per-example NumPy loop (book)",
@@ -244,7 +245,7 @@ def compile_seconds(dtype="float64"):
     with an empty numba cache, then again with the cache just filled:
     {"cold": (4 numbers), "warm": (4 numbers)}.  The first epoch is
     tiny (200 images), so it is almost all compiling (cold) or cache loading (warm)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache,
@@ -267,7 +268,7 @@ def run(configs=CONFIGS, n_train=50_000, repeats=3, methods=METHODS, data=None, 
     """Time every configuration; returns a list of {"config", "results"}.  ``data`` is
     ((X uint8 (n, 784), y (n,)),) or None to load the MNIST training images."""
     if data is None:
-        from .data.mnist import load_arrays
+        from ..data.mnist import load_arrays
         (X, y), _, _ = load_arrays("mnist", dtype=np.uint8)
     else:
         X, y = data

@@ -1,0 +1,385 @@
+"""A conv-pool layer's two stages, compiled and shared among threads.
+
+- ``conv_pool_forward_numba``: patches, (CONV-FWD) as one matrix product, (POOL-FWD),
+  the shared bias and sigma;
+- ``conv_pool_backward_numba``: (BP2) sigma', then (CONV-BP) for nabla_w, nabla_b and
+  dC/dx through the pooling winners (POOL-BP).
+
+How the work is shared (network/conv/kernels.py says why the result never depends
+on it): the forward stage and dC/dx by images; nabla_w image by image for small
+patches (one dense product per image, the parts added in image order) or by columns
+of the patch for large ones (winner by winner).
+
+U(...) marks unsigned indices (network/conv/matmul.py says why).
+
+Deliberately left out: strides, padding, overlapping pools.
+"""
+
+import numpy as np
+
+from ..base.jit import jit, prange, thread_count
+from .activation import SIGMOID, _activate, _prime, _sigmoid_rows, activation_code
+from .matmul import LANES, U, _nn_columns, _nt_rows
+from .scratch import scratch
+
+# ---- forward ----------------------------------------------------------------------------
+
+@jit
+def _patches(x, k, n0, n1, cols, at0, xt):
+    """cols[(c k + p) k + q, at0 + (n - n0) OH OW + i OW + j] = x[n, i + p, j + q, c] for the
+    images n0 <= n < n1: im2col, transposed, so each row runs along positions.  With
+    several channels each image is first turned channel-first into xt (C, H, W), so the
+    copies run along rows of the image (measured: 2x faster than reading across channels);
+    U(...): unsigned indices, see network/conv/matmul.py."""
+    _, H, W, C = x.shape
+    OH, OW = H - k + 1, W - k + 1
+    P = OH * OW
+    for n in range(n0, n1):
+        if C > 1:
+            for h in range(H):
+                for w in range(W):
+                    for c in range(C):
+                        xt[c, h, w] = x[n, h, w, c]
+        for c in range(C):
+            for p in range(k):
+                for q in range(k):
+                    row = (c * k + p) * k + q
+                    for i in range(OH):
+                        at, ip = U(at0 + (n - n0) * P + i * OW), U(i + p)
+                        if C > 1:
+                            for j in range(OW):
+                                cols[row, at + U(j)] = xt[c, ip, U(j + q)]
+                        else:
+                            for j in range(OW):
+                                cols[row, at + U(j)] = x[n, ip, U(j + q), 0]
+
+
+@jit
+def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg, part, bits, scale):
+    """(POOL-FWD) the maximum of each s x s block of the maps conv[f, (n - n0) P + i OW + j],
+    the shared bias, then sigma: z, a and the winner p s + q for images n0 <= n < n1.
+    All F maps of a block at once, and no branches: which element wins is a coin toss,
+    and written as "if v > best: ..." (or as a conditional expression, which LLVM made
+    a branch again) the mispredictions made the forward stage 2.4x slower (measured).
+    ``max`` and arithmetic on the comparison's 0 or 1 leave nothing to predict."""
+    _, PH, PW, F = z.shape
+    for n in range(n0, n1):
+        for pi in range(PH):
+            for pj in range(PW):
+                o = (n - n0) * P + pi * s * OW + pj * s
+                for f in range(F):
+                    z[n, pi, pj, f] = conv[f, o]
+                    arg[n, pi, pj, f] = 0
+                for p in range(s):
+                    for q in range(s):
+                        if p + q > 0:
+                            pq = p * s + q
+                            for f in range(F):
+                                v, best = conv[f, o + p * OW + q], z[n, pi, pj, f]
+                                wins = np.int8(v > best)  # strict: ties keep the first maximum
+                                z[n, pi, pj, f] = max(v, best)
+                                arg[n, pi, pj, f] += wins * (pq - arg[n, pi, pj, f])
+                for f in range(F):
+                    z[n, pi, pj, f] += b[f]               # shared bias per map (POOL-ORDER)
+        if code == SIGMOID:                      # vectorised (activation.py), part/bits: work
+            _sigmoid_rows(z[n].reshape(-1), a[n].reshape(-1), part, bits, scale)
+        else:
+            for pi in range(PH):
+                for pj in range(PW):
+                    for f in range(F):
+                        a[n, pi, pj, f] = _activate(code, z[n, pi, pj, f])
+
+
+@jit(parallel=True, fma=True)
+def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, part, bits, scale, z,
+                       a, arg):
+    """Thread t takes images m t / T to m (t + 1) / T, ``group`` at a time, with its own
+    buffers cols[t] (C k k, group OH OW), conv[t] (F, group OH OW), xt[t] (C, H, W) and
+    part[t], bits[t], scale[t] (PH PW F, for the sigmoid)."""
+    m, H, W, _ = x.shape
+    OH, OW = H - k + 1, W - k + 1
+    P = OH * OW
+    for t in prange(T):
+        n = m * t // T
+        while n < m * (t + 1) // T:
+            n1 = min(n + group, m * (t + 1) // T)
+            width = (n1 - n) * P
+            _patches(x, k, n, n1, cols[t], 0, xt[t])
+            _nn_columns(wmat, cols[t], conv[t], 0, width)      # (CONV-FWD) w (F, Ckk) @ cols
+            _pool(conv[t], b, s, code, P, OW, n, n1, z, a, arg, part[t], bits[t], scale[t])
+            n = n1
+
+
+# Images per pass of a thread: its maps' rows (group OH OW numbers each) stay within 3 kB.
+# With rows 23 kB apart (10 images of 24 x 24) pooling read the F rows of a block ~10x
+# slower (measured; likely the L1 cache's way predictor on this AMD CPU), as at 4 kB.
+GROUP_BYTES = 3072
+
+
+def conv_pool_forward_numba(x, w, b, s, activation, work=None):
+    """x (m, H, W, C) -> z, a (m, PH, PW, F), the winners arg (int8), and what the backward
+    stage needs (here the input itself); ``work``: the layer's work arrays (scratch.py)."""
+    x = np.ascontiguousarray(x)
+    m, H, W, C = x.shape
+    F, _, k, _ = w.shape
+    OH, OW = H - k + 1, W - k + 1
+    T = max(1, min(thread_count(), m))
+    group = max(1, min(-(-m // T), GROUP_BYTES // (OH * OW * x.itemsize)))
+    cols = scratch(work, "cols", (T, C * k * k, group * OH * OW), x.dtype)
+    conv = scratch(work, "conv", (T, F, group * OH * OW), x.dtype)
+    xt = scratch(work, "xt", (T, C, H, W), x.dtype)
+    shape = (m, OH // s, OW // s, F)
+    z, a = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=x.dtype)
+    arg = np.empty(shape, dtype=np.int8)
+    part = scratch(work, "part", (T, shape[1] * shape[2] * F), x.dtype)
+    bits = scratch(work, "bits", (T, shape[1] * shape[2] * F), np.int32 if x.itemsize == 4
+                   else np.int64)
+    _conv_pool_forward(x, np.ascontiguousarray(w.reshape(F, -1)), b, k, s,
+                       activation_code(activation), T, group, cols, conv, xt, part, bits,
+                       bits.view(x.dtype), z, a, arg)
+    return z, a, arg, x
+
+
+# ---- backward ---------------------------------------------------------------------------
+
+# A block's winner p s + q as its row p and column q, looked up rather than divided by s
+# (a division by a number the compiler does not know takes tens of cycles; measured, it
+# made no visible difference next to the products).  s is at most MAX_POOL (layers.py),
+# so p s + q fits the int8 winner.
+MAX_POOL = 11
+_ROW = np.array([[w // max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
+_COL = np.array([[w % max(s, 1) for w in range(MAX_POOL ** 2)] for s in range(MAX_POOL + 1)])
+
+@jit(fma=True)
+def _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3):
+    """(CONV-BP) dC/dx of image n: each pooled error, times sigma'(z) (BP2), added back
+    through its winner's patch (POOL-BP), w_r (F, k, k C) being w in (p, q, c) order so a
+    filter row meets k C contiguous numbers of dx3 (m, H, W C).  At each pooled position
+    the filters are first sorted by winner, then each winner's patch takes their rows four
+    at a time (one load and store of dx per four products: measured 1.6x faster than one
+    filter at a time).  Errors that are exactly 0 (ReLU units that were off) are skipped."""
+    _, PH, PW, F = delta_a.shape
+    KC = k * C
+    count = np.empty(s * s, dtype=np.int64)
+    which = np.empty((s * s, F), dtype=np.int64)
+    error = np.empty((s * s, F), dtype=delta_a.dtype)
+    for h in range(dx3.shape[1]):
+        for e in range(dx3.shape[2]):
+            dx3[n, h, e] = 0.0
+    for pi in range(PH):
+        for pj in range(PW):
+            count[:] = 0
+            for f in range(F):                   # (BP2) delta_z, by winner
+                d = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+                if d != 0.0:
+                    win = arg[n, pi, pj, f]
+                    which[win, count[win]] = f
+                    error[win, count[win]] = d
+                    count[win] += 1
+            for win in range(s * s):             # (POOL-BP) each winner's patch
+                i, j = pi * s + _ROW[s, win], pj * s + _COL[s, win]
+                at = U(j * C)
+                q = 0
+                while q + 4 <= count[win]:
+                    f0, f1, f2, f3 = which[win, q], which[win, q + 1], which[win, q + 2], which[win, q + 3]
+                    d0, d1, d2, d3 = error[win, q], error[win, q + 1], error[win, q + 2], error[win, q + 3]
+                    for p in range(k):
+                        ip = U(i + p)
+                        for e in range(KC):
+                            dx3[n, ip, at + U(e)] += ((d0 * w_r[f0, p, e] + d1 * w_r[f1, p, e])
+                                                      + (d2 * w_r[f2, p, e] + d3 * w_r[f3, p, e]))
+                    q += 4
+                while q < count[win]:
+                    f0, d0 = which[win, q], error[win, q]
+                    for p in range(k):
+                        ip = U(i + p)
+                        for e in range(KC):
+                            dx3[n, ip, at + U(e)] += d0 * w_r[f0, p, e]
+                    q += 1
+
+
+@jit
+def _bias_error(delta_a, z, a, code, f):
+    """(CONV-BP) nabla_b[f]: the shared bias's error, summed over images and positions in
+    order."""
+    m, PH, PW, _ = delta_a.shape
+    total = delta_a.dtype.type(0)
+    for n in range(m):
+        for pi in range(PH):
+            for pj in range(PW):
+                total += delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f], a[n, pi, pj, f])
+    return total
+
+
+@jit(vector_sums=True)
+def _row_sum(A, r):
+    """The sum of row r of A, one partial sum per vector lane (``vector_sums``: the split
+    depends on the row's length only)."""
+    total = A.dtype.type(0)
+    for e in range(A.shape[1]):
+        total += A[r, e]
+    return total
+
+
+@jit
+def _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv):
+    """dconv (F, OH OW): image n's pooled errors times sigma'(z) (BP2), each at its block's
+    winner, 0 at the other positions (POOL-BP)."""
+    _, PH, PW, F = delta_a.shape
+    for f in range(F):
+        for e in range(dconv.shape[1]):
+            dconv[f, e] = 0.0
+    for pi in range(PH):
+        for pj in range(PW):
+            for f in range(F):
+                win = arg[n, pi, pj, f]
+                pos = (pi * s + _ROW[s, win]) * OW + pj * s + _COL[s, win]
+                dconv[f, pos] = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f],
+                                                               a[n, pi, pj, f])
+
+
+@jit(parallel=True)
+def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_grad,
+                              cols, dconv, xt, g_n, b_n, dx3):
+    """Small patches (k k C < DENSE_BELOW): image n's part of nabla_w as one product over
+    every position, g_n[n] (k k C, F) = cols @ dconv^T, where dconv (F, OH OW) holds each
+    pooled error at its winner and 0 elsewhere and cols (k k C, OH OW) are the patches (as
+    in the forward stage); b_n[n] its part of nabla_b.  Four times the multiply-adds of
+    visiting the winners, but as long dot products they ran ~4x faster than one short
+    sum per winner (measured on conv1's first layer).  All by images, one parallel
+    region: each thread its images, with its own cols[t], dconv[t]; the wrapper adds the
+    parts in image order."""
+    m = delta_a.shape[0]
+    _, H, W, C = x.shape
+    F = dconv.shape[1]
+    OW = W - k + 1
+    for t in prange(T):
+        for n in range(m * t // T, m * (t + 1) // T):
+            _patches(x, k, n, n + 1, cols[t], 0, xt[t])
+            _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv[t])
+            _nt_rows(cols[t], dconv[t], g_n[n], 0, F)   # (CONV-BP) (Ckk, OH OW) @ (OH OW, F)
+            for f in range(F):                   # (CONV-BP) the shared bias: sum over positions
+                b_n[n, f] = _row_sum(dconv[t], f)
+            if input_grad:
+                _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
+
+
+@jit
+def _sum_in_order(parts, out):
+    """out = parts[0] + parts[1] + ..., added in that order (flat arrays of one shape)."""
+    for e in range(out.shape[0]):
+        out[e] = parts[0, e]
+    for n in range(1, parts.shape[0]):
+        for e in range(out.shape[0]):
+            out[e] += parts[n, e]
+
+
+@jit(fma=True)
+def _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat, d4, w4, g_r):
+    """(CONV-BP) columns e0..e1 of nabla_w (g_r, in (p, q, c) order): each filter's error
+    times its winner's patch (POOL-BP).  Pooled positions go four at a time: their s x s
+    candidate patches' columns into pat (4, s s, K'), their errors (BP2) and winners into
+    d4, w4 (4, F); then each filter's four products are added to its row of nabla_w in
+    one pass, in position order.  No branches: an error that is 0 adds 0 (measured: the
+    same loop choosing the non-zero errors first took 2x as long, and its per-filter cost
+    did not shrink with a thread's share of the columns)."""
+    m, PH, PW, F = delta_a.shape
+    KC = k * C
+    npos = m * PH * PW
+    for f in range(F):
+        for e in range(e1 - e0):
+            g_r[f, U(e0) + U(e)] = 0.0
+    q = 0
+    while q < npos:                              # positions (n, pi, pj) in order, four at a time
+        width = min(4, npos - q)
+        for r in range(4):
+            if r < width:
+                n, pi, pj = (q + r) // (PH * PW), (q + r) // PW % PH, (q + r) % PW
+                for pp in range(s):              # the candidate patches, columns e0..e1
+                    for qq in range(s):
+                        i, j = pi * s + pp, pj * s + qq
+                        for p in range(k):       # row p of a patch is columns p KC..(p + 1) KC
+                            lo, hi = max(e0, p * KC), min(e1, (p + 1) * KC)
+                            at, ip = U(j * C + lo - p * KC), U(i + p)
+                            for e in range(hi - lo):
+                                pat[r, pp * s + qq, U(lo) + U(e)] = x3[n, ip, at + U(e)]
+                for f in range(F):               # (BP2) delta_z = delta_a * sigma'(z)
+                    d4[r, f] = delta_a[n, pi, pj, f] * _prime(code, z[n, pi, pj, f],
+                                                              a[n, pi, pj, f])
+                    w4[r, f] = arg[n, pi, pj, f]
+            else:                                # past the last position: adds 0
+                for f in range(F):
+                    d4[r, f] = 0.0
+                    w4[r, f] = 0
+        for f in range(F):                       # (POOL-BP) each position's winner alone
+            d0, d1, d2, d3 = d4[0, f], d4[1, f], d4[2, f], d4[3, f]
+            w0, w1, w2, w3 = w4[0, f], w4[1, f], w4[2, f], w4[3, f]
+            for e in range(e1 - e0):
+                ee = U(e0) + U(e)
+                g_r[f, ee] += ((d0 * pat[0, w0, ee] + d1 * pat[1, w1, ee])
+                               + (d2 * pat[2, w2, ee] + d3 * pat[3, w3, ee]))
+        q += width
+
+
+@jit(parallel=True, fma=True)
+def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, input_grad,
+                               pat, d4, w4, g_r, g_b, dx3):
+    """Large patches: each pooled error times its winner's patch alone (POOL-BP).  g_r
+    (F, K') receives nabla_w in (p, q, c) order, K' = k k C rounded up to whole vectors;
+    thread t owns the columns K' t / T to K' (t + 1) / T (whole vectors) for every
+    filter, so it copies only those columns of the candidate patches into pat[t]
+    (4, s s, K'), with d4[t], w4[t] (4, F) for errors and winners.  Each thread does its
+    images' dC/dx and its columns' nabla_w, in one parallel region."""
+    m, _, _, F = delta_a.shape
+    blocks = g_r.shape[1] // LANES
+    for t in prange(T):                          # one region: the two parts are independent
+        if input_grad:
+            for n in range(m * t // T, m * (t + 1) // T):
+                _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
+        e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
+        _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat[t], d4[t], w4[t], g_r)
+        if t == T - 1:
+            for f in range(F):
+                g_b[f] = _bias_error(delta_a, z, a, code, f)
+
+
+DENSE_BELOW = 64   # patch sizes k k C below which nabla_w is one dense product
+
+
+def conv_pool_backward_numba(delta_a, z, a, arg, x, w, s, activation, need_input_grad,
+                             work=None):
+    """dC/da (m, PH, PW, F) -> nabla_w (F, C, k, k), nabla_b (F,), dC/dx (m, H, W, C) or
+    None; ``x`` is what ``conv_pool_forward_numba`` returned for the backward stage."""
+    m, H, W, C = x.shape
+    F, _, k, _ = w.shape
+    K = k * k * C
+    P = (H - k + 1) * (W - k + 1)
+    code = activation_code(activation)
+    w_r = (np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, k, k * C) if need_input_grad
+           else w.reshape(F, k, -1))             # (p, q, c) order, for dC/dx alone
+    g_b = np.empty(F, dtype=w.dtype)
+    dx = np.empty((m, H, W, C) if need_input_grad else (0, H, W, C), dtype=x.dtype)
+    dx3 = dx.reshape(len(dx), H, W * C)
+    delta_a = np.ascontiguousarray(delta_a)
+    T = max(1, thread_count())
+    if K < DENSE_BELOW:
+        T = min(T, m)
+        g_n, b_n = scratch(work, "g_n", (m, K, F), w.dtype), scratch(work, "b_n", (m, F), w.dtype)
+        cols = scratch(work, "cols_1", (T, K, P), x.dtype)
+        dconv = scratch(work, "dconv", (T, F, P), x.dtype)
+        xt = scratch(work, "xt", (T, C, H, W), x.dtype)
+        _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, need_input_grad,
+                                  cols, dconv, xt, g_n, b_n, dx3)
+        g = np.empty((K, F), dtype=w.dtype)
+        _sum_in_order(g_n.reshape(m, -1), g.reshape(-1))      # images in order
+        _sum_in_order(b_n, g_b)
+        nabla_w = np.ascontiguousarray(g.T).reshape(F, C, k, k)
+    else:
+        width = -(-K // LANES) * LANES
+        g_r = scratch(work, "g_r", (F, width), w.dtype)
+        pat = scratch(work, "pat", (T, 4, s * s, width), x.dtype, zeros=True)  # past k k C: 0
+        d4, w4 = scratch(work, "d4", (T, 4, F), x.dtype), scratch(work, "w4", (T, 4, F), np.int64)
+        _conv_pool_backward_sparse(delta_a, z, a, arg, x.reshape(m, H, W * C), w_r, k, s, C, code,
+                                   T, need_input_grad, pat, d4, w4, g_r, g_b, dx3)
+        nabla_w = np.ascontiguousarray(g_r[:, :K].reshape(F, k, k, C).transpose(0, 3, 1, 2))
+    return nabla_w, g_b, (dx if need_input_grad else None)
