@@ -90,24 +90,33 @@ def _pool(conv, b, s, code, P, OW, n0, n1, z, a, arg, part, bits, scale):
                         a[n, pi, pj, f] = _activate(code, z[n, pi, pj, f])
 
 
-@jit(parallel=True, fma=True)
-def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, part, bits, scale, z,
-                       a, arg):
-    """Thread t takes images m t / T to m (t + 1) / T, ``group`` at a time, with its own
-    buffers cols[t] (C k k, group OH OW), conv[t] (F, group OH OW), xt[t] (C, H, W) and
-    part[t], bits[t], scale[t] (PH PW F, for the sigmoid)."""
-    m, H, W, _ = x.shape
+@jit(fma=True)
+def _forward_images(x, wmat, b, k, s, code, group, n0, n1, cols, conv, xt, part, bits, scale,
+                    z, a, arg):
+    """Images n0..n1, ``group`` at a time: their patches into cols (C k k, group OH OW),
+    (CONV-FWD) the maps conv (F, group OH OW) = w cols, then (POOL-FWD), the bias and sigma
+    into z, a and arg; xt (C, H, W), part and bits (PH PW F, for the sigmoid) are work."""
+    _, H, W, _ = x.shape
     OH, OW = H - k + 1, W - k + 1
     P = OH * OW
+    n = n0
+    while n < n1:
+        n2 = min(n + group, n1)
+        _patches(x, k, n, n2, cols, 0, xt)
+        _nn_columns(wmat, cols, conv, 0, (n2 - n) * P)         # (CONV-FWD) w (F, Ckk) @ cols
+        _pool(conv, b, s, code, P, OW, n, n2, z, a, arg, part, bits, scale)
+        n = n2
+
+
+@jit(parallel=True)
+def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, part, bits, scale, z,
+                       a, arg):
+    """``_forward_images`` with thread t taking images m t / T to m (t + 1) / T, with its own
+    buffers cols[t], conv[t], xt[t], part[t], bits[t], scale[t]."""
+    m = x.shape[0]
     for t in prange(T):
-        n = m * t // T
-        while n < m * (t + 1) // T:
-            n1 = min(n + group, m * (t + 1) // T)
-            width = (n1 - n) * P
-            _patches(x, k, n, n1, cols[t], 0, xt[t])
-            _nn_columns(wmat, cols[t], conv[t], 0, width)      # (CONV-FWD) w (F, Ckk) @ cols
-            _pool(conv[t], b, s, code, P, OW, n, n1, z, a, arg, part[t], bits[t], scale[t])
-            n = n1
+        _forward_images(x, wmat, b, k, s, code, group, m * t // T, m * (t + 1) // T, cols[t],
+                        conv[t], xt[t], part[t], bits[t], scale[t], z, a, arg)
 
 
 # Images per pass of a thread: its maps' rows (group OH OW numbers each) stay within 3 kB.
@@ -238,28 +247,35 @@ def _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv):
                                                                a[n, pi, pj, f])
 
 
-@jit(parallel=True)
-def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_grad,
-                              cols, dconv, xt, g_n, b_n, dx3):
+@jit
+def _image_gradient(delta_a, z, a, arg, x, k, s, code, n, cols, dconv, xt, g_n, b_n):
     """Small patches (k k C < DENSE_BELOW): image n's part of nabla_w as one product over
     every position, g_n[n] (k k C, F) = cols @ dconv^T, where dconv (F, OH OW) holds each
     pooled error at its winner and 0 elsewhere and cols (k k C, OH OW) are the patches (as
     in the forward stage); b_n[n] its part of nabla_b.  Four times the multiply-adds of
     visiting the winners, but as long dot products they ran ~4x faster than one short
-    sum per winner (measured on conv1's first layer).  All by images, one parallel
-    region: each thread its images, with its own cols[t], dconv[t]; the wrapper adds the
+    sum per winner (measured on conv1's first layer).  The parts are added in image
+    order afterwards (``_sum_in_order``)."""
+    OW = x.shape[2] - k + 1
+    _patches(x, k, n, n + 1, cols, 0, xt)
+    _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv)
+    _nt_rows(cols, dconv, g_n[n], 0, dconv.shape[0])   # (CONV-BP) (Ckk, OH OW) @ (OH OW, F)
+    for f in range(dconv.shape[0]):              # (CONV-BP) the shared bias: sum over positions
+        b_n[n, f] = _row_sum(dconv, f)
+
+
+@jit(parallel=True)
+def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_grad,
+                              cols, dconv, xt, g_n, b_n, dx3):
+    """Small patches, all by images in one parallel region: each thread its images'
+    ``_image_gradient`` (with its own cols[t], dconv[t]) and dC/dx; the wrapper adds the
     parts in image order."""
     m = delta_a.shape[0]
-    _, H, W, C = x.shape
-    F = dconv.shape[1]
-    OW = W - k + 1
+    C = x.shape[3]
     for t in prange(T):
         for n in range(m * t // T, m * (t + 1) // T):
-            _patches(x, k, n, n + 1, cols[t], 0, xt[t])
-            _routed_errors(delta_a, z, a, arg, s, OW, code, n, dconv[t])
-            _nt_rows(cols[t], dconv[t], g_n[n], 0, F)   # (CONV-BP) (Ckk, OH OW) @ (OH OW, F)
-            for f in range(F):                   # (CONV-BP) the shared bias: sum over positions
-                b_n[n, f] = _row_sum(dconv[t], f)
+            _image_gradient(delta_a, z, a, arg, x, k, s, code, n, cols[t], dconv[t], xt[t],
+                            g_n, b_n)
             if input_grad:
                 _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
 

@@ -44,23 +44,36 @@ def _dense_forward(x, w, b, code, T, z, a):
             _forward_units(x, w, b, code, z, a, o0, o1)
 
 
-@jit(fma=True)
-def _backward_part(delta_a, z, a, x, w, code, input_grad, dz, dzT, g_w, g_b, dx, o0, o1,
-                   c0, c1):
-    """(BP2) all of delta_z = delta_a * sigma'(z) (m n_out numbers) into dz and dzT, then
-    (BP4) nabla_w and (BP3) nabla_b for units o0..o1, and (BP2) dC/dx's columns c0..c1."""
-    m, n_out = delta_a.shape
-    for n in range(m):                           # (BP2) delta_z = delta_a * sigma'(z)
-        for o in range(n_out):
+@jit
+def _output_errors(delta_a, z, a, code, dz, dzT, n0, n1):
+    """(BP2) delta_z = delta_a * sigma'(z) for images n0..n1, into dz (m, n_out) and its
+    transpose dzT (n_out, m)."""
+    for n in range(n0, n1):
+        for o in range(delta_a.shape[1]):
             d = delta_a[n, o] * _prime(code, z[n, o], a[n, o])
             dz[n, o] = d
             dzT[o, n] = d
+
+
+@jit(fma=True)
+def _unit_gradients(dz, dzT, x, g_w, g_b, o0, o1):
+    """(BP4) nabla_w = delta^T x and (BP3) nabla_b for units o0..o1, each a sum over the
+    images in order."""
     if o1 > o0:
         _nn_columns(dzT[o0:o1], x, g_w[o0:o1], 0, x.shape[1])   # (BP4) (n_out, m) @ (m, n_in)
         for o in range(o0, o1):
             g_b[o] = 0.0
-            for n in range(m):                   # (BP3) images in order
+            for n in range(dz.shape[0]):         # (BP3) images in order
                 g_b[o] += dz[n, o]
+
+
+@jit(fma=True)
+def _backward_part(delta_a, z, a, x, w, code, input_grad, dz, dzT, g_w, g_b, dx, o0, o1,
+                   c0, c1):
+    """(BP2) all of delta_z (m n_out numbers) into dz and dzT, then (BP4) nabla_w and (BP3)
+    nabla_b for units o0..o1, and (BP2) dC/dx's columns c0..c1."""
+    _output_errors(delta_a, z, a, code, dz, dzT, 0, delta_a.shape[0])
+    _unit_gradients(dz, dzT, x, g_w, g_b, o0, o1)
     if input_grad and c1 > c0:
         _nn_columns(dz, w, dx, c0, c1)           # (BP2) (m, n_out) @ (n_out, n_in)
 

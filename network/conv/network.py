@@ -37,13 +37,13 @@ import numpy as np
 from ..base.checks import memory, number, training_arguments, weight_decay
 from ..base.costs import LogLikelihoodCost
 from ..base.divergence import check_epoch
-from ..base.jit import HAVE_NUMBA, max_threads, on_threads
+from ..base.jit import HAVE_NUMBA, max_threads, on_threads, thread_count
 from ..base.optimizers import SGD
 from ..base.progress import bar
 from ..base.regularization import L2, dropout_mask
 from ..base.schedules import stop_requested
 from ..errors import ModelFileError, NNDLError, UsageError
-from . import io
+from . import io, step
 from .kernels import DEFAULT, IMPLEMENTATIONS
 from .layers import ConvPoolLayer, check_chain
 
@@ -76,6 +76,7 @@ class ConvNetwork:
         if kernels == "numba" and not HAVE_NUMBA:
             raise UsageError("kernels 'numba' needs numba, which is not installed (or is "
                              "disabled by NNDL_NO_NUMBA); use kernels='numpy'")
+        self.kernels = kernels
         for layer in self.layers:
             layer.kernels = IMPLEMENTATIONS[kernels]
         self.rng = rng if rng is not None else np.random.default_rng(seed)
@@ -301,12 +302,27 @@ class ConvNetwork:
         if costs:
             check_epoch(record["epoch"], [], costs, self.optimizer)
 
+    # False: train layer by layer even where the compiled step fits (the tests compare the two)
+    compiled_step = True
+
     def _train_epoch(self, X, y, mini_batch_size, lmbda, done=lambda n: None):
         """One pass over (X, y) in a fresh random order, one SGD step per mini-batch;
-        ``done(1)`` after each (the progress bar)."""
+        ``done(1)`` after each (the progress bar).  By the compiled step (network/conv/step.py)
+        where it fits, else layer by layer: the same numbers either way."""
         n = len(y)
-        params = [p for layer in self.layers for p in (layer.w, layer.b)]
         order = self.rng.permutation(n)            # the caller's data stays as it was
+        if self.compiled_step and step.fits(self.layers, self.kernels, X):
+            steps = {}                             # one per mini-batch size: the last may be smaller
+            for k in range(0, n, mini_batch_size):
+                idx = order[k:k + mini_batch_size]
+                masks = self.dropout_masks(len(idx))
+                if len(idx) not in steps:
+                    steps[len(idx)] = step.TrainingStep(self.layers, len(idx), thread_count(),
+                                                        self.dtype)
+                steps[len(idx)](X, y, idx, masks, self.optimizer.eta, lmbda, n)
+                done(1)
+            return
+        params = [p for layer in self.layers for p in (layer.w, layer.b)]
         for k in range(0, n, mini_batch_size):
             idx = order[k:k + mini_batch_size]
             masks = self.dropout_masks(len(idx))

@@ -1,0 +1,89 @@
+"""The conv net's compiled training step (network/conv/step.py) against layer-by-layer training.
+
+The step reorders who computes what (three parallel regions instead of a stage per
+layer) but none of the arithmetic: training by it must give the weights that training
+layer by layer gives (``ConvNetwork.compiled_step = False``), bit for bit.  The layer
+path's stages are held to their NumPy twins in tests/test_conv.py.
+"""
+
+import numpy as np
+import pytest
+
+from network.base.jit import HAVE_NUMBA
+from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+from network.conv import step as S
+
+pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="the step is compiled: needs numba")
+
+
+def _two_conv_layers():
+    """ReLU with small patches (nabla_w image by image), sigmoid with 64-number patches
+    (winner by winner; its 3 x 3 maps lose a row and a column to the pooling), dropout on
+    both fully connected layers."""
+    return [ConvPoolLayer((4, 1, 5, 5), (1, 16, 16), 2, "relu"),     # -> 6 x 6 x 4
+            ConvPoolLayer((6, 4, 4, 4), (4, 6, 6), 2, "sigmoid"),     # -> 1 x 1 x 6
+            FullyConnectedLayer(6, 10, "tanh", p_dropout=0.2), SoftmaxLayer(10, 3, p_dropout=0.1)]
+
+
+def _three_channels():
+    """A first layer that sees three channels (the batch turned channels-last), tanh, then
+    straight into the softmax layer."""
+    return [ConvPoolLayer((5, 3, 3, 3), (3, 10, 10), 2, "tanh"),      # -> 4 x 4 x 5
+            SoftmaxLayer(80, 3)]
+
+
+def _conv1_like():
+    return [ConvPoolLayer((3, 1, 5, 5), (1, 16, 16), 2, "sigmoid"),  # -> 6 x 6 x 3
+            FullyConnectedLayer(108, 12, "sigmoid"), SoftmaxLayer(12, 3)]
+
+
+CASES = {  # name: (layers, n_in, dtype, raw pixels, lmbda)
+    "two conv layers, dropout, L2": (_two_conv_layers, 256, np.float32, False, 0.3),
+    "raw pixels": (_two_conv_layers, 256, np.float32, True, 0.0),
+    "float64": (_two_conv_layers, 256, np.float64, False, 0.3),
+    "three channels": (_three_channels, 300, np.float32, False, 0.1),
+    "conv1": (_conv1_like, 256, np.float32, True, 0.0),
+}
+
+
+def _train(make, n_in, dtype, raw, lmbda, compiled_step, eta=0.5, seed=3):
+    """Two epochs on 45 images, mini-batch 7 (the last one 3), on this process's threads."""
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 256, (45, n_in)).astype(np.uint8) if raw else rng.random((45, n_in))
+    y = rng.integers(0, 3, 45)
+    net = ConvNetwork(make(), seed=seed, dtype=dtype)
+    net.compiled_step = compiled_step
+    net.SGD((X, y), 2, 7, eta, lmbda=lmbda, verbose=False)
+    return [p for layer in net.layers for p in (layer.w, layer.b)]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_compiled_step_trains_the_weights_layer_by_layer_training_trains(case, monkeypatch):
+    calls = []
+    step = S.TrainingStep.__call__
+    monkeypatch.setattr(S.TrainingStep, "__call__",
+                        lambda self, *args: calls.append(self.m) or step(self, *args))
+    fused = _train(*CASES[case], compiled_step=True)
+    assert sorted(set(calls)) == [3, 7]              # it did run, the last mini-batch too
+    layered = _train(*CASES[case], compiled_step=False)
+    assert len(calls) == 2 * 7                       # ... and the layer path did not call it
+    assert all(np.array_equal(a, b) for a, b in zip(fused, layered))
+
+
+def test_the_comparison_sees_one_unit_in_the_last_place_of_eta():
+    """The negative control: eta one float32 step larger changes the trained weights."""
+    make, n_in, dtype, raw, lmbda = CASES["two conv layers, dropout, L2"]
+    eta = np.nextafter(np.float32(0.5), np.float32(1))
+    one = _train(make, n_in, dtype, raw, lmbda, compiled_step=True)
+    other = _train(make, n_in, dtype, raw, lmbda, compiled_step=False, eta=float(eta))
+    assert not all(np.array_equal(a, b) for a, b in zip(one, other))
+    assert all(np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(one, other))
+
+
+def test_networks_the_step_does_not_fit_train_layer_by_layer():
+    fc = [FullyConnectedLayer(16, 4), SoftmaxLayer(4, 2)]
+    conv = [ConvPoolLayer((2, 1, 3, 3), (1, 6, 6), 2), SoftmaxLayer(8, 2)]
+    X = np.zeros((3, 16))
+    assert not S.fits(fc, "numba", X)                               # no conv-pool layer
+    assert not S.fits(conv, "numpy", np.zeros((3, 36)))              # the NumPy twins
+    assert not S.fits(conv, "numba", np.zeros((3, 36), dtype=bool))  # neither pixels nor floats
