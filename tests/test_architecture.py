@@ -155,3 +155,21 @@ def test_without_numba_the_conv_net_runs_on_its_numpy_twins():
                          env={**__import__("os").environ, "NNDL_NO_NUMBA": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "conv_pool_forward_numpy"]
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, "1000 True"),                                   # the library's short spin
+    ({"GOMP_SPINCOUNT": "5"}, "5 False"),                # the user's own count is kept
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "None False"),       # so is the user's wait policy
+    ({"NNDL_NO_NUMBA": "1"}, "None False"),              # no numba, no OpenMP threads to tune
+])
+def test_importing_the_library_shortens_openmps_spin_unless_the_user_chose(given, expected):
+    import os
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NNDL_NO_NUMBA")}
+    code = ("import os, network; from network.base.jit import SPIN_TURNS_SET; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), SPIN_TURNS_SET)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**env, **given})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

@@ -39,6 +39,21 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 HAVE_NUMBA = numba is not None
 
+# How long an idle thread waits, spinning, for the next parallel region.  numba's threads
+# here are GNU OpenMP's, which spin about 300,000 turns before they sleep: right on an idle
+# machine, ruinous on a busy one.  With one other busy process on the two cores, a thread
+# that has finished its share spins through the time slice its partner needs, and a conv1
+# epoch on 2 threads took 36 times as long as on 1 (9.7 s against 0.27 s for 5,000 images).
+# 1,000 turns cost nothing measurable on the idle machine and bring that case to 0.38 s
+# (docs/speed.md, "Two threads on a busy machine").  It must be in the environment before
+# numba starts its threads, so it is set at import; a GOMP_SPINCOUNT or OMP_WAIT_POLICY the
+# user gave is kept, and ``SPIN_TURNS_SET`` says whether this module set it.
+SPIN_TURNS = "1000"
+SPIN_TURNS_SET = HAVE_NUMBA and not (os.environ.get("GOMP_SPINCOUNT")
+                                     or os.environ.get("OMP_WAIT_POLICY"))
+if SPIN_TURNS_SET:
+    os.environ["GOMP_SPINCOUNT"] = SPIN_TURNS
+
 prange = numba.prange if numba is not None else range
 
 

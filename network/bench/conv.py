@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from ..base.jit import max_threads
+from ..base.jit import SPIN_TURNS_SET, max_threads
 from ..conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
 from .mlp import torch_version
 from .peak import peak_gflops
@@ -125,9 +125,13 @@ RUNNERS = {"nndl": _nndl_runner, "torch": _torch_runner}
 
 # ---- timing -------------------------------------------------------------------------------
 
-def _serve(method, conn, X, y, keys, warmup, seed):
+def _serve(method, conn, X, y, keys, warmup, seed, spin_turns_set):
     """A worker process for one implementation: warm up every (network, threads), then
-    time one epoch for each key received, until None."""
+    time one epoch for each key received, until None.  ``spin_turns_set``: this library
+    set GOMP_SPINCOUNT in the parent (network/base/jit.py); PyTorch is then timed without
+    it, with GNU OpenMP's default, as its users run it."""
+    if method == "torch" and spin_turns_set:
+        os.environ.pop("GOMP_SPINCOUNT", None)
     runners = {}
     for name, T in keys:
         RUNNERS[method](name, T, X[:warmup], y[:warmup], seed)()
@@ -154,8 +158,8 @@ def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), 
             if log:
                 log(f"starting {method} and warming it up ...")
             parent, child = spawn.Pipe()
-            process = spawn.Process(target=_serve, args=(method, child, X, y, keys, warmup, seed),
-                                    daemon=True)
+            process = spawn.Process(target=_serve, daemon=True,
+                                    args=(method, child, X, y, keys, warmup, seed, SPIN_TURNS_SET))
             process.start()
             workers[method] = (process, parent)
             if parent.recv() != "ready":
