@@ -6,7 +6,8 @@
 - ``step``: a mini-batch of training as one compiled step in three parallel regions;
 - ``kernels``: the layers' stages and how their work is shared among threads;
   ``conv_pool``, ``dense`` (compiled), ``matmul`` (their products), ``activation``
-  (sigma one number at a time), ``scratch`` (work arrays); ``reference``: the
+  (the vectorised sigmoid; sigma one number at a time is network/base/activations.py's),
+  ``scratch`` (work arrays); ``reference``: the
   definitions in NumPy (im2col, col2im, max-pooling) and every stage's NumPy twin;
 - ``io``: save/load as JSON or .npz (never pickle), validated.
 

@@ -1,7 +1,7 @@
-"""sigma and sigma' one number at a time, for the compiled stages (the same formulas as
-network/base/activations.py, which the NumPy twins use).
-
-Each activation has a small integer code, so one compiled stage serves them all.
+"""The conv layers' activations in compiled code.  sigma and sigma' one number at a time
+are network/base/activations.py's ``_activate`` and ``_prime``, shared with the MLP's
+kernel: each activation has a small integer code there, so one compiled stage serves
+them all; ``activation_code`` gives it for a conv layer's activation.
 ``_sigmoid_rows`` computes the sigmoid of a whole array with its own exponential, so
 the loop vectorises (libm's exp is a call per number).
 
@@ -10,52 +10,18 @@ Deliberately left out: softmax (not elementwise; the softmax layer applies it in
 
 import numpy as np
 
+from ..base.activations import CODES, SOFTMAX
 from ..base.jit import jit
 from ..errors import UsageError
-
-IDENTITY, SIGMOID, TANH, RELU, SILU = 0, 1, 2, 3, 4
-CODES = {"identity": IDENTITY, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "silu": SILU}
 
 
 def activation_code(activation):
     """The compiled stages' code for an activation class (network/base/activations.py)."""
-    if activation.name not in CODES:
-        raise UsageError(f"a conv-pool layer's activation must be one of {', '.join(CODES)}, "
+    if activation.name not in CODES or CODES[activation.name] == SOFTMAX:
+        raise UsageError(f"a conv-pool layer's activation must be one of "
+                         f"{', '.join(n for n, c in CODES.items() if c != SOFTMAX)}, "
                          f"got {activation.name!r}")
     return CODES[activation.name]
-
-
-@jit
-def _activate(code, z):
-    """(FF) sigma(z), each formula as in activations.py."""
-    if code == SIGMOID:
-        e = np.exp(-abs(z))                  # (SIGMOID) stable: exponentiate -|z| only
-        return (1.0 if z >= 0 else e) / (1.0 + e)
-    if code == TANH:
-        return np.tanh(z)                    # (TANH)
-    if code == RELU:
-        return z if (z > 0 or z != z) else 0.0   # (RELU) max(z, 0); a NaN stays NaN
-    if code == SILU:
-        e = np.exp(-abs(z))
-        return z * ((1.0 if z >= 0 else e) / (1.0 + e))   # z sigma(z)
-    return z
-
-
-@jit
-def _prime(code, z, a):
-    """sigma'(z) given z and a = sigma(z)."""
-    if code == SIGMOID:
-        return a * (1.0 - a)                 # (SIGMOID) sigma' = sigma (1 - sigma)
-    if code == TANH:
-        return 1.0 - a * a                   # (TANH) 1 - tanh^2
-    if code == RELU:
-        return 1.0 if z > 0 else 0.0         # (RELU) 0 at z = 0
-    if code == SILU:
-        e = np.exp(-abs(z))
-        sig = (1.0 if z >= 0 else e) / (1.0 + e)
-        return sig * (1.0 + z * (1.0 - sig))
-    return 1.0
-
 
 
 @jit(fma=True)

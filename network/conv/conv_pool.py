@@ -17,8 +17,9 @@ Deliberately left out: strides, padding, overlapping pools.
 
 import numpy as np
 
+from ..base.activations import SIGMOID, _activate, _prime
 from ..base.jit import jit, prange, thread_count
-from .activation import SIGMOID, _activate, _prime, _sigmoid_rows, activation_code
+from .activation import _sigmoid_rows, activation_code
 from .matmul import LANES, U, _nn_columns, _nt_rows
 from .scratch import scratch
 

@@ -13,8 +13,9 @@ product of m n_in numbers).
 
 import numpy as np
 
+from ..base.activations import IDENTITY, _activate, _prime
 from ..base.jit import jit, prange, thread_count
-from .activation import IDENTITY, _activate, _prime, activation_code
+from .activation import activation_code
 from .matmul import LANES, _nn_columns, _nt_rows
 from .scratch import scratch
 

@@ -38,9 +38,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..base.activations import Softmax
+from ..base.activations import IDENTITY, Softmax
 from ..base.jit import jit, prange
-from .activation import IDENTITY, activation_code
+from .activation import activation_code
 from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images,
                         _image_gradient, _input_error, _winner_sums)
 from .dense import _forward_units, _output_errors, _unit_gradients

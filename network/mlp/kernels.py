@@ -64,50 +64,15 @@ multiply-add alone was tried and was no faster: the loops wait on memory).
 
 import numpy as np
 
+from ..base.activations import SOFTMAX, _activate, _prime
 from ..base.jit import HAVE_NUMBA  # noqa: F401  (the tests ask the kernels module)
 from ..base.jit import borrowed
 from ..base.jit import inline as _inline
 from ..base.jit import jit as _jit
-from .layout import (ALIGN, FOLD_EVERY, PENALTY_L1, PENALTY_L2, QUADRATIC, RELU, SIGMOID, SILU,
-                     SOFTMAX, TANH, _layer)
+from .layout import ALIGN, FOLD_EVERY, PENALTY_L1, PENALTY_L2, QUADRATIC, _layer
 from .pixels import _prefetch, _value
 
 # ---- one unit, one row: the formulas -------------------------------------------------
-
-@_jit
-def _activate(code, z):
-    """(FF) sigma(z) for one weighted input (SOFTMAX is done per row by the caller)."""
-    if code == SIGMOID:
-        # (SIGMOID) stable form: exponentiate -|z| only, as activations.Sigmoid does:
-        # 1 / (1 + e) for z >= 0, e / (1 + e) below.  The numerator is picked without
-        # a branch (the sign of z is a coin toss: mispredicted branches cost ~5%).
-        e = np.exp(-abs(z))
-        return (1.0 if z >= 0 else e) / (1.0 + e)
-    if code == TANH:
-        return np.tanh(z)                  # (TANH)
-    if code == RELU:
-        return z if (z > 0 or z != z) else 0.0   # (RELU) max(z, 0); a NaN stays NaN
-    if code == SILU:
-        e = np.exp(-abs(z))
-        return z * ((1.0 if z >= 0 else e) / (1.0 + e))
-    return z                               # identity
-
-
-@_jit
-def _prime(code, z, a):
-    """sigma'(z) given z and a = sigma(z), each formula as in activations.py."""
-    if code == SIGMOID:
-        return a * (1.0 - a)               # (SIGMOID) sigma' = sigma (1 - sigma)
-    if code == TANH:
-        return 1.0 - a * a                 # (TANH) 1 - tanh^2
-    if code == RELU:
-        return 1.0 if z > 0 else 0.0       # (RELU) 0 at z = 0
-    if code == SILU:
-        e = np.exp(-abs(z))
-        s = (1.0 if z >= 0 else e) / (1.0 + e)
-        return s * (1.0 + z * (1.0 - s))
-    return 1.0                             # identity
-
 
 @_inline
 def _sparse_forward(z, W, width, values, indices, p, p_end, lut):

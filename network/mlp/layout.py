@@ -15,12 +15,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..base.activations import CODES as ACTIVATION_CODES
 from ..base.jit import jit as _jit
 
-# Integer codes for the kernel (one compiled function for every combination).
-SIGMOID, TANH, RELU, IDENTITY, SILU, SOFTMAX = 0, 1, 2, 3, 4, 5
-ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY,
-                    "silu": SILU, "softmax": SOFTMAX}
+# Integer codes for the kernel (one compiled function for every combination); the
+# activations' are network/base/activations.py's, shared with the conv net's kernels.
 QUADRATIC, CROSS_ENTROPY, LOG_LIKELIHOOD = 0, 1, 2
 COST_CODES = {"quadratic": QUADRATIC, "cross-entropy": CROSS_ENTROPY,
               "log-likelihood": LOG_LIKELIHOOD}
