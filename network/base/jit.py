@@ -40,8 +40,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 HAVE_NUMBA = numba is not None
 
 # How long an idle thread waits, spinning, for the next parallel region.  numba's threads
-# here are GNU OpenMP's, which spin about 300,000 turns before they sleep: right on an idle
-# machine, ruinous on a busy one.  With one other busy process on the two cores, a thread
+# here are GNU OpenMP's, which by default spin a long while before they sleep (300,000 turns,
+# its documentation says): right on an idle machine, ruinous on a busy one.  With one other busy process on the two cores, a thread
 # that has finished its share spins through the time slice its partner needs, and a conv1
 # epoch on 2 threads took 36 times as long as on 1 (9.7 s against 0.27 s for 5,000 images).
 # 1,000 turns cost nothing measurable on the idle machine and bring that case to 0.38 s
