@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import processes
+
 from network import DataError, UsageError, grid
 from network.cli import main
 from network.grid import cluster
@@ -42,16 +44,8 @@ def tagged_env(tag):
 
 
 def tagged(tag):
-    """The pids of the processes whose environment carries ``tag``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"NNDL_DASK_TAG={tag}".encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                pass
-    return found
+    """The pids of the processes this test started (their environment carries ``tag``)."""
+    return processes.tagged("NNDL_DASK_TAG", tag)
 
 
 def listening(pids):

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import processes
+
 pytestmark = pytest.mark.slow   # every case is a subprocess under a memory limit: left out by -m "not slow"
 
 ADDRESS_SPACE = 3 * 1024**3      # per subprocess: numba and LLVM need well under this
@@ -80,15 +82,7 @@ class Run:
 
 def leftovers(tag):
     """Processes whose environment carries ``tag``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"NNDL_HOSTILE_TAG={tag}".encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
+    return processes.tagged("NNDL_HOSTILE_TAG", tag)
 
 
 def special_files(folder):
