@@ -286,6 +286,10 @@ def test_layers_that_do_not_chain_are_refused():
         ConvNetwork([FullyConnectedLayer(4, 3)])
     with pytest.raises(UsageError, match="input maps"):
         ConvPoolLayer((2, 3, 3, 3), (1, 8, 8))
+    with pytest.raises(UsageError, match="cannot be softmax.*SoftmaxLayer"):   # it trained as identity
+        FullyConnectedLayer(8, 4, "softmax")
+    with pytest.raises(UsageError, match="a hidden layer's activation must be one of"):
+        ConvPoolLayer((2, 1, 3, 3), (1, 8, 8), activation="softmax")
 
 
 def _toy_images(rng, n):

@@ -18,7 +18,7 @@ from ..errors import UsageError
 def activation_code(activation):
     """The compiled stages' code for an activation class (network/base/activations.py)."""
     if activation.name not in CODES or CODES[activation.name] == SOFTMAX:
-        raise UsageError(f"a conv-pool layer's activation must be one of "
+        raise UsageError(f"a hidden layer's activation must be one of "
                          f"{', '.join(n for n, c in CODES.items() if c != SOFTMAX)}, "
                          f"got {activation.name!r}")
     return CODES[activation.name]
@@ -71,7 +71,7 @@ def _sigmoid_rows(z, a, part, bits, scale):
     parts, so k ln 2 is exact), e^r by its Taylor polynomial, 2^k built as a float's
     exponent bits in ``bits`` (int32 or int64, as z's float) and read through a view.
     Within 2 units in the last place of libm's exp, and no call per number, so the loops
-    vectorise (measured: 23 us for 28,800 float32 numbers against 66 us with libm's
+    vectorise (docs/speed.md, "What it took", has the measurement against libm's
     expf).  Where e^{-|z|} would leave the normal range (|z| > 87.3 in float32, 708 in
     float64) it is taken as 0; a NaN stays NaN.  ``part`` is a work array like z, ``scale``
     is ``bits`` viewed as z's float (made by the caller: a view made here, inside the
@@ -87,6 +87,8 @@ def _sigmoid_rows(z, a, part, bits, scale):
 
 @jit
 def _sigmoid_from_parts(z, part, scale, floor, a):
+    """(SIGMOID) a = 1 / (1 + e) for z >= 0, e / (1 + e) below, e = e^{-|z|} = part * scale
+    (0 below ``floor``, the log of the smallest normal number); a NaN stays NaN."""
     one = z.dtype.type(1.0)
     for e in range(z.shape[0]):
         ze = z[e]

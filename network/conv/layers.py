@@ -127,6 +127,10 @@ class FullyConnectedLayer:
         if not 0.0 <= float(p_dropout) < 1.0:
             raise UsageError(f"p_dropout must be in [0, 1), got {p_dropout!r}")
         self.activation = get_activation(activation)
+        if self.activation is Softmax and self.kind != "softmax":
+            raise UsageError("a fully connected layer's activation cannot be softmax (it acts on a "
+                             "whole row and has no elementwise derivative); end the network with "
+                             "SoftmaxLayer(n_in, n_out) instead")
         self.p_dropout = float(p_dropout)
         self.fan_in = self.n_in
         self.w = self.b = None
