@@ -15,7 +15,7 @@ Deliberately left out: parametric activations (PReLU, ...), anything with state.
 import numpy as np
 
 from ..errors import UsageError
-from .jit import jit
+from .jit import inline, jit
 
 
 class Sigmoid:
@@ -138,23 +138,27 @@ CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "
          "softmax": SOFTMAX}
 
 
+@inline
+def _sigma(z):
+    """(SIGMOID) the stable sigmoid of one number, as Sigmoid.fn: exponentiate -|z| only,
+    1 / (1 + e) for z >= 0, e / (1 + e) below.  The numerator is picked without a branch
+    (the sign of z is a coin toss: mispredicted branches cost ~5% of the MLP's epoch)."""
+    e = np.exp(-abs(z))
+    return (1.0 if z >= 0 else e) / (1.0 + e)
+
+
 @jit
 def _activate(code, z):
     """(FF) sigma(z) for one weighted input, each formula as in the classes above (SOFTMAX
     is not elementwise: the caller takes it per row)."""
     if code == SIGMOID:
-        # (SIGMOID) stable form: exponentiate -|z| only, as Sigmoid.fn does: 1 / (1 + e)
-        # for z >= 0, e / (1 + e) below.  The numerator is picked without a branch (the
-        # sign of z is a coin toss: mispredicted branches cost ~5% of the MLP's epoch).
-        e = np.exp(-abs(z))
-        return (1.0 if z >= 0 else e) / (1.0 + e)
+        return _sigma(z)                     # (SIGMOID)
     if code == TANH:
         return np.tanh(z)                    # (TANH)
     if code == RELU:
         return z if (z > 0 or z != z) else 0.0   # (RELU) max(z, 0); a NaN stays NaN
     if code == SILU:
-        e = np.exp(-abs(z))
-        return z * ((1.0 if z >= 0 else e) / (1.0 + e))   # z sigma(z)
+        return z * _sigma(z)                 # z sigma(z)
     return z                                 # identity
 
 
@@ -168,7 +172,6 @@ def _prime(code, z, a):
     if code == RELU:
         return 1.0 if z > 0 else 0.0         # (RELU) 0 at z = 0
     if code == SILU:
-        e = np.exp(-abs(z))
-        sig = (1.0 if z >= 0 else e) / (1.0 + e)
-        return sig * (1.0 + z * (1.0 - sig))
+        sig = _sigma(z)
+        return sig * (1.0 + z * (1.0 - sig))   # (z sigma(z))' = sigma + z sigma (1 - sigma)
     return 1.0                               # identity

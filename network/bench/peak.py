@@ -31,7 +31,7 @@ def _madd(acc, a, b, reps):
             for i in range(acc.shape[2]):
                 x0, x1, x2, x3 = acc[t, 0, i], acc[t, 1, i], acc[t, 2, i], acc[t, 3, i]
                 x4, x5, x6, x7 = acc[t, 4, i], acc[t, 5, i], acc[t, 6, i], acc[t, 7, i]
-                for _ in range(16):
+                for _ in range(STEPS):
                     x0 = x0 * a + b
                     x1 = x1 * a + b
                     x2 = x2 * a + b

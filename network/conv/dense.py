@@ -7,8 +7,8 @@ thread forming all of delta_z for itself (m n_out numbers, cheaper than waiting
 for the others).  Small layers (the softmax layer's 100 x 10) run on the calling
 thread alone.
 
-Deliberately left out: dropout (the layer multiplies by the mask in NumPy: one
-product of m n_in numbers).
+Deliberately left out: dropout (layer by layer, the layer multiplies by the mask in
+NumPy: one product of m n_in numbers; the training step, step.py, does it compiled).
 """
 
 import numpy as np

@@ -41,10 +41,11 @@ How the compiled stages differ from the twins, besides the order:
 
 - (POOL-BP) sends a pooled error to the one winner of its s x s block; the other
   positions contribute exactly 0.  dC/dx and the nabla_w of large patches visit the
-  winners only (a quarter of the twins' products with 2 x 2 pooling) and skip errors
-  that are exactly 0 (ReLU units that were off), which add nothing;
+  winners only (a quarter of the twins' products with 2 x 2 pooling); dC/dx also skips
+  errors that are exactly 0 (ReLU units that were off), which add nothing;
 - the patches are laid out transposed, (C k k, positions), so the forward product runs
-  along positions; the backward stage reads patches from the input, in (p, q, c) order.
+  along positions; the large-patch backward stage reads patches from the input in
+  (p, q, c) order.
 
 Deliberately left out: anything the layers do not use (strides, padding,
 overlapping pools); softmax inside a conv layer (it is not elementwise).

@@ -1,8 +1,8 @@
 """The conv net's matrix products, compiled, every sum in an order fixed by the shapes.
 
 Two forms cover every product of the chapter-6 layers, each computing a slice of
-the result, so that the stages in network/conv/kernels.py can share a product out
-among their threads:
+the result, so that the stages (conv_pool.py, dense.py; network/conv/kernels.py says how
+they share the work) can share a product out among their threads:
 
 - ``_nn_columns``: C = A B over a range of columns, the rows of B contiguous,
   C[r, j] = sum_s A[r, s] B[s, j], the terms added one s after another (a
@@ -18,8 +18,8 @@ the threads share a product out, the result is the same bit for bit (tests hold
 every split equal, and each product equal to BLAS's to 1e-12 in float64).
 
 Why not BLAS here: at mini-batch 10 the products are small (10 x 2880 by 2880 x 100),
-a BLAS call threads them poorly (the README measured a second thread buying ~10%
-for whole epochs), and its blocking, hence its order of summation, is its own
+a BLAS call threads them poorly (a second BLAS thread bought almost nothing for whole
+epochs: docs/speed.md), and its blocking, hence its order of summation, is its own
 choice.  numba's ``np.dot`` would need SciPy.
 
 Deliberately left out: transposed A, strided inputs, products the layers do not make.

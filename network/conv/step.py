@@ -260,8 +260,8 @@ def _descended(w, g, eta, lmbda_n, decay):
 
 @jit
 def _summed_filters_step(g_n, b_n, w, b, f0, f1, eta, lmbda_n, decay):
-    """Small patches, filters f0..f1: nabla_w[f] and nabla_b[f] as the images' parts added in
-    image order (conv_pool._sum_in_order's sums), then the step on them."""
+    """Small patches, filters f0..f1: (CONV-BP) nabla_w[f] and nabla_b[f] as the images' parts
+    added in image order (conv_pool._sum_in_order's sums), then the (L2) and (SGD) step on them."""
     m, K, _ = g_n.shape
     for f in range(f0, f1):
         for r in range(K):
@@ -323,7 +323,7 @@ def _backward(out, y, idx, T,
                            n0, n1)                                     # (BP2) delta_z
             _nn_columns(d_dz[l][n0:n1], d_w[l], d_dx[l][n0:n1], 0, d_w[l].shape[1])  # (BP2) dC/dx
             if d_spec[l, DROPOUT]:
-                _masked(d_dx[l], d_mask[l], d_dx[l], n0, n1)           # dropped inputs: no error
+                _masked(d_dx[l], d_mask[l], d_dx[l], n0, n1)   # (DROPOUT) dropped: no error
         for l in range(len(c_x) - 1, -1, -1):
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
             for n in range(n0, n1):
