@@ -498,7 +498,7 @@ def test_the_overfitting_report_reads_the_signs_of_overfitting():
     assert r["lowest_cost_epoch"] == 2 and r["best_epoch"] == 2 and r["memorised_epoch"] == 3
     assert r["cost_rise_after_lowest"] == pytest.approx(0.2)
     assert r["training_accuracy_gain_after_best"] == pytest.approx(0.05)
-    assert "lowest at epoch 2" in r["summary"] and "from epoch 3" in r["summary"]
+    assert "lowest at epoch 2" in r["summary"] and "first classified correctly at epoch 3" in r["summary"]
     # A network still learning: no rise in the evaluation cost, nothing memorised.
     calm = overfitting_report([dict(rec, evaluation_cost=c) for rec, c in
                                zip(records[:2], [1.1, 0.8])])

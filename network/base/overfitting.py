@@ -86,6 +86,6 @@ def _summary(r):
     parts.append(f"the evaluation accuracy peaked at epoch {r['best_epoch']} "
                  f"({r['best_evaluation_accuracy']:.2%})")
     if r["memorised_epoch"] is not None:
-        parts.append(f"every training image is classified correctly from epoch "
+        parts.append(f"every training image is first classified correctly at epoch "
                      f"{r['memorised_epoch']}")
     return "; ".join(parts)
