@@ -87,3 +87,38 @@ def test_networks_the_step_does_not_fit_train_layer_by_layer():
     assert not S.fits(fc, "numba", X)                               # no conv-pool layer
     assert not S.fits(conv, "numpy", np.zeros((3, 36)))              # the NumPy twins
     assert not S.fits(conv, "numba", np.zeros((3, 36), dtype=bool))  # neither pixels nor floats
+
+
+def test_the_steps_arrays_and_the_parameters_start_on_cache_lines(tmp_path):
+    """Every parameter (made, set, loaded) and every array of the step starts on a 64-byte
+    boundary (network/conv/scratch.py says why), with the values it would have had."""
+    from network.conv import load_conv_network
+    from network.conv.scratch import ALIGN, aligned, aligned_copy
+
+    def on_line(a):
+        return a.size == 0 or a.ctypes.data % ALIGN == 0
+
+    for shape, dtype in (((3, 5), np.float32), (7, np.int8), ((0, 4), np.float64), ((), np.int64)):
+        a = aligned(shape, dtype)
+        assert on_line(a) and a.shape == np.empty(shape).shape and a.dtype == dtype
+        assert a.flags.c_contiguous and a.flags.writeable
+    assert not aligned((4, 4), np.float32, zeros=True).any()
+    x = np.arange(10.0).reshape(2, 5)
+    assert np.array_equal(aligned_copy(x, np.float32), x.astype(np.float32))
+
+    net = ConvNetwork(_two_conv_layers(), seed=3)
+    params = [p for layer in net.layers for p in (layer.w, layer.b)]
+    assert all(on_line(p) for p in params)
+    net.weights = [np.array(w) for w in net.weights]       # NumPy's own arrays, set
+    assert all(on_line(layer.w) for layer in net.layers)
+    net.save(tmp_path / "net.npz")
+    loaded = load_conv_network(tmp_path / "net.npz")
+    assert all(on_line(p) for layer in loaded.layers for p in (layer.w, layer.b))
+    assert all(np.array_equal(p, q) for p, q in
+               zip(params, [p for layer in loaded.layers for p in (layer.w, layer.b)]))
+
+    st = S.TrainingStep(net.layers, 7, 2, net.dtype)
+    for arrays in (st.conv, st.dense):
+        for name, members in zip(arrays._fields, arrays):
+            for a in members:
+                assert on_line(a), name

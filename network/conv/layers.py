@@ -33,6 +33,7 @@ from ..errors import UsageError
 from .activation import activation_code
 from .conv_pool import MAX_POOL
 from .kernels import DEFAULT, IMPLEMENTATIONS
+from .scratch import aligned, aligned_copy
 
 
 def _shape(value, n, what):
@@ -94,8 +95,8 @@ class ConvPoolLayer:
     def initialize(self, rng, dtype):
         """(CONV-INIT) w ~ N(0, 1/n_in) with n_in = C k k inputs per output (fan-in);
         b ~ N(0, 1) as network3.  network3 used N(0, 1/n_out), n_out = F k k / s^2."""
-        self.w = (rng.standard_normal(self.filter_shape) / np.sqrt(self.fan_in)).astype(dtype)
-        self.b = rng.standard_normal(self.filter_shape[0]).astype(dtype)
+        self.w = aligned_copy(rng.standard_normal(self.filter_shape) / np.sqrt(self.fan_in), dtype)
+        self.b = aligned_copy(rng.standard_normal(self.filter_shape[0]), dtype)
 
     def forward(self, x, mask=None):
         """x (m, H, W, C) -> a (m, PH, PW, F); ``mask`` unused (no dropout on conv layers).
@@ -147,8 +148,9 @@ class FullyConnectedLayer:
 
     def initialize(self, rng, dtype):
         """(INIT) w ~ N(0, 1/n_in), b ~ N(0, 1).  network3 divided by n_out here, a defect."""
-        self.w = (rng.standard_normal((self.n_out, self.n_in)) / np.sqrt(self.n_in)).astype(dtype)
-        self.b = rng.standard_normal(self.n_out).astype(dtype)
+        w = rng.standard_normal((self.n_out, self.n_in)) / np.sqrt(self.n_in)
+        self.w = aligned_copy(w, dtype)
+        self.b = aligned_copy(rng.standard_normal(self.n_out), dtype)
 
     def forward(self, x, mask=None):
         self.in_shape = x.shape
@@ -193,8 +195,8 @@ class SoftmaxLayer(FullyConnectedLayer):
     def initialize(self, rng, dtype):
         """Zero weights and biases, as network3: the softmax layer's inputs already differ,
         so there is no symmetry to break."""
-        self.w = np.zeros((self.n_out, self.n_in), dtype=dtype)
-        self.b = np.zeros(self.n_out, dtype=dtype)
+        self.w = aligned((self.n_out, self.n_in), dtype, zeros=True)
+        self.b = aligned(self.n_out, dtype, zeros=True)
 
     def backward(self, delta_z, need_input_grad=True):
         """Takes dC/dz directly: for softmax + log-likelihood that is (a - y)/m (LOGLIK)."""

@@ -46,6 +46,7 @@ from ..errors import ModelFileError, NNDLError, UsageError
 from . import io, step
 from .kernels import DEFAULT, IMPLEMENTATIONS
 from .layers import ConvPoolLayer, check_chain
+from .scratch import aligned_copy
 
 EVAL_CHUNK = 1000  # rows per forward pass when evaluating: bounds the im2col buffers
 
@@ -371,7 +372,7 @@ class ConvNetwork:
     @weights.setter
     def weights(self, values):
         for layer, w in zip(self.layers, values):
-            layer.w = np.asarray(w, dtype=self.dtype).reshape(layer.w.shape)
+            layer.w = aligned_copy(np.reshape(w, layer.w.shape), self.dtype)
 
     @property
     def biases(self):
@@ -380,7 +381,7 @@ class ConvNetwork:
     @biases.setter
     def biases(self, values):
         for layer, b in zip(self.layers, values):
-            layer.b = np.asarray(b, dtype=self.dtype).reshape(layer.b.shape)
+            layer.b = aligned_copy(np.reshape(b, layer.b.shape), self.dtype)
 
     # ---- evaluation ---------------------------------------------------------------
 
@@ -403,5 +404,5 @@ def load_conv_network(path):
     except NNDLError as exc:
         raise ModelFileError(f"{path}: inconsistent layers: {exc}") from None
     for layer, (w, b) in zip(net.layers, arrays):
-        layer.w, layer.b = w.astype(net.dtype), b.astype(net.dtype)
+        layer.w, layer.b = aligned_copy(w, net.dtype), aligned_copy(b, net.dtype)
     return net

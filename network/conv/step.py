@@ -46,6 +46,7 @@ from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images,
 from .dense import _forward_units, _output_errors, _unit_gradients
 from .layers import ConvPoolLayer
 from .matmul import LANES, _nn_columns
+from .scratch import aligned, aligned_copy
 
 # Each field: a tuple of that array for every conv-pool layer, first layer first.  T threads,
 # m images; P = OH OW positions of the convolution, K = C k k numbers in a patch.
@@ -99,21 +100,23 @@ class TrainingStep:
     """The step's arrays for mini-batches of m images on T threads, and the step itself.
 
     Holds the layers' own ``w`` and ``b``: build it again when they are replaced (the
-    network builds one per epoch)."""
+    network builds one per epoch).  Every array starts on a cache line (scratch.aligned),
+    and so does a thread's part [t] of a (T, ...) array when its size is a whole number
+    of cache lines, as in every chapter-6 net."""
 
     def __init__(self, layers, m, T, dtype):
         self.m, self.T, self.dtype = m, T, np.dtype(dtype)
         convs = [layer for layer in layers if isinstance(layer, ConvPoolLayer)]
         denses = layers[len(convs):]
         C, H, W = convs[0].image_shape
-        x = np.empty((m, H, W, C), dtype=self.dtype)          # the batch, channels last
+        x = aligned((m, H, W, C), self.dtype)          # the batch, channels last
         conv, self.conv_spec, x = self._conv_layers(convs, x)
         dense, self.dense_spec, self.dropout = self._dense_layers(denses, x.reshape(m, -1),
                                                                   len(convs))
         # the errors flow down: each layer's delta is a view of the dC/dx of the one above
         conv["delta"] = [dx.reshape(z.shape) for dx, z in
                          zip(conv["dx"][1:] + [dense["dx"][0]], conv["z"])]
-        dense["delta"] = dense["dx"][1:] + [np.empty((m, denses[-1].n_out), self.dtype)]
+        dense["delta"] = dense["dx"][1:] + [aligned((m, denses[-1].n_out), self.dtype)]
         self.conv = ConvArrays(**{k: tuple(v) for k, v in conv.items()})
         self.dense = DenseArrays(**{k: tuple(v) for k, v in dense.items()})
 
@@ -131,28 +134,28 @@ class TrainingStep:
             group = max(1, min(-(-m // min(T, m)), GROUP_BYTES // (P * dtype.itemsize)))
             small = K < DENSE_BELOW
             width = -(-K // LANES) * LANES
-            z = np.empty((m, PH, PW, F), dtype)
-            bits = np.empty((T, PH * PW * F), np.int32 if dtype.itemsize == 4 else np.int64)
+            z = aligned((m, PH, PW, F), dtype)
+            bits = aligned((T, PH * PW * F), np.int32 if dtype.itemsize == 4 else np.int64)
             # column e = (p k + q) C + c of a large patch is w's (c k + p) k + q
             p, q, c = np.meshgrid(np.arange(k), np.arange(k), np.arange(C), indexing="ij")
             new = dict(
                 x=x, x3=x.reshape(m, H, W * C), w=layer.w.reshape(F, K),
-                w_r=np.empty((F, k, k * C) if l > 0 else (0, 0, 0), dtype), b=layer.b,
-                z=z, a=np.empty_like(z), arg=np.empty(z.shape, np.int8),
-                cols=np.empty((T, K, group * P), dtype), conv=np.empty((T, F, group * P), dtype),
-                xt=np.empty((T, C, H, W), dtype), part=np.empty(bits.shape, dtype), bits=bits,
+                w_r=aligned((F, k, k * C) if l > 0 else (0, 0, 0), dtype), b=layer.b,
+                z=z, a=aligned(z.shape, z.dtype), arg=aligned(z.shape, np.int8),
+                cols=aligned((T, K, group * P), dtype), conv=aligned((T, F, group * P), dtype),
+                xt=aligned((T, C, H, W), dtype), part=aligned(bits.shape, dtype), bits=bits,
                 pow2=bits.view(dtype), delta=None,
-                dx=np.empty((m if l > 0 else 0, H, W * C), dtype),
-                cols1=np.empty((T, K, P) if small else (0, 0, 0), dtype),
-                dconv=np.empty((T, F, P) if small else (0, 0, 0), dtype),
-                g_n=np.empty((m, K, F) if small else (0, 0, 0), dtype),
-                b_n=np.empty((m, F) if small else (0, 0), dtype),
-                pat=np.zeros((T, 4, s * s, width) if not small else (0, 0, 0, 0), dtype),
-                d4=np.empty((T, 4, F) if not small else (0, 0, 0), dtype),
-                w4=np.empty((T, 4, F) if not small else (0, 0, 0), np.int64),
-                g_r=np.empty((F, width) if not small else (0, 0), dtype),
-                w_at=(((c * k + p) * k + q).reshape(-1) if not small
-                      else np.empty(0, np.int64)).astype(np.int64))
+                dx=aligned((m if l > 0 else 0, H, W * C), dtype),
+                cols1=aligned((T, K, P) if small else (0, 0, 0), dtype),
+                dconv=aligned((T, F, P) if small else (0, 0, 0), dtype),
+                g_n=aligned((m, K, F) if small else (0, 0, 0), dtype),
+                b_n=aligned((m, F) if small else (0, 0), dtype),
+                pat=aligned((T, 4, s * s, width) if not small else (0, 0, 0, 0), dtype, zeros=True),
+                d4=aligned((T, 4, F) if not small else (0, 0, 0), dtype),
+                w4=aligned((T, 4, F) if not small else (0, 0, 0), np.int64),
+                g_r=aligned((F, width) if not small else (0, 0), dtype),
+                w_at=aligned_copy(((c * k + p) * k + q).reshape(-1) if not small
+                                  else np.empty(0), np.int64))
             for name in names:
                 arrays[name].append(new[name])
             spec.append((k, s, activation_code(layer.activation), group, small, l > 0))
@@ -166,15 +169,16 @@ class TrainingStep:
         for l, layer in enumerate(denses):
             n_out, n_in = layer.w.shape
             masked = bool(layer.p_dropout)
-            mask = np.empty((m, n_in) if masked else (0, 0), dtype)
+            mask = aligned((m, n_in) if masked else (0, 0), dtype)
             if masked:
                 dropout[first + l] = mask          # the network's layer index -> its mask
-            z = np.empty((m, n_out), dtype)
-            new = dict(x_in=x_in, x=np.empty((m, n_in), dtype) if masked else x_in, mask=mask,
-                       w=layer.w, b=layer.b, z=z, a=np.empty_like(z), delta=None,
-                       dz=np.empty_like(z), dzT=np.empty((n_out, m), dtype),
-                       g_w=np.empty_like(layer.w), g_b=np.empty_like(layer.b),
-                       dx=np.empty((m, n_in), dtype))
+            z = aligned((m, n_out), dtype)
+            new = dict(x_in=x_in, x=aligned((m, n_in), dtype) if masked else x_in, mask=mask,
+                       w=layer.w, b=layer.b, z=z, a=aligned(z.shape, z.dtype), delta=None,
+                       dz=aligned(z.shape, z.dtype), dzT=aligned((n_out, m), dtype),
+                       g_w=aligned(layer.w.shape, layer.w.dtype),
+                       g_b=aligned(layer.b.shape, layer.b.dtype),
+                       dx=aligned((m, n_in), dtype))
             for name, value in new.items():
                 arrays[name].append(value)
             code = IDENTITY if layer.activation is Softmax else activation_code(layer.activation)
