@@ -3,7 +3,7 @@
 - ``layers``: ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer with hand-derived backprop;
 - ``network``: ConvNetwork, mini-batch SGD on the log-likelihood with L2 and dropout,
   on as many threads as asked, with the same numbers whatever the count;
-- ``step``: a mini-batch of training as one compiled step in three parallel regions;
+- ``step``: a mini-batch of training as one compiled step in four parallel regions;
 - ``kernels``: the layers' stages and how their work is shared among threads;
   ``conv_pool``, ``dense`` (compiled), ``matmul`` (their products), ``activation``
   (the vectorised sigmoid; sigma one number at a time is network/base/activations.py's),

@@ -1,8 +1,8 @@
-"""The conv net's training step: one mini-batch of SGD as three parallel regions.
+"""The conv net's training step: one mini-batch of SGD as four parallel regions.
 
 Trained layer by layer (layers.py), a mini-batch of the two-conv-layer net is eight
 stages, most of them a parallel region of their own that starts and joins the threads,
-and Python between them.  Here it is two compiled calls and three regions, each split
+and Python between them.  Here it is two compiled calls and four regions, each split
 so that no thread waits for another inside it:
 
 A. forward, by images: each thread takes its images (m t / T to m (t + 1) / T) from the
@@ -17,7 +17,9 @@ B. backward, by images: (LOGLIK) the output error, then each thread sends its im
 C. gradients and step, by weights: each thread adds up its share of every layer's
    nabla_w and nabla_b over the images in order (units of a fully connected layer,
    columns of a large-patch conv layer's patch, filters of a small-patch one) and takes
-   the (L2) and (SGD) step on those weights at once.
+   the (L2) and (SGD) step on those weights at once, but for a large-patch layer's:
+D. the step on a large-patch conv layer's weights, by filters (rows of w, so that no
+   two threads write to one cache line), from nabla_w that C left in (p, q, c) order.
 
 Every number is computed by the same compiled function, in the same order, as on the
 layer-by-layer path (conv_pool.py, dense.py; network/conv/kernels.py says how each
@@ -348,8 +350,8 @@ def _gradients_step(eta, lmbda_n, decay, T,
                     d_dx, d_spec):
     """Region C, by weights: thread t sums its share of each layer's nabla_w and nabla_b over
     the images in order and steps those weights: a fully connected layer's units four at a
-    time, a large-patch conv layer's columns (whole vectors) and a share of its filters'
-    biases, a small-patch conv layer's filters."""
+    time, a large-patch conv layer's columns (whole vectors: its weights are stepped in
+    region D) and a share of its filters' biases, a small-patch conv layer's filters."""
     for t in prange(T):
         for l in range(len(d_x)):
             w, b, g_w, g_b = d_w[l], d_b[l], d_g_w[l], d_g_b[l]
@@ -362,23 +364,43 @@ def _gradients_step(eta, lmbda_n, decay, T,
                 b[o] = _descended(b[o], g_b[o], eta, lmbda_n, False)
         for l in range(len(c_x)):
             w, b = c_w[l], c_b[l]
-            F, K = w.shape
+            F = w.shape[0]
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
             f0, f1 = F * t // T, F * (t + 1) // T
             if c_spec[l, SMALL]:
                 _summed_filters_step(c_g_n[l], c_b_n[l], w, b, f0, f1, eta, lmbda_n, decay)
                 continue
-            g_r, w_at = c_g_r[l], c_w_at[l]
+            g_r = c_g_r[l]
             blocks = g_r.shape[1] // LANES
             e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
             _winner_sums(c_delta[l], c_z[l], c_a[l], c_arg[l], c_x3[l], k, s, c_x[l].shape[3],
                          code, e0, e1, c_pat[l][t], c_d4[l][t], c_w4[l][t], g_r)   # (CONV-BP)
-            for f in range(F):
-                for e in range(e0, min(e1, K)):
-                    w[f, w_at[e]] = _descended(w[f, w_at[e]], g_r[f, e], eta, lmbda_n, decay)
             for f in range(f0, f1):   # nabla_b rounded to the weights' dtype, as when stored
                 g = b.dtype.type(_bias_error(c_delta[l], c_z[l], c_a[l], code, f))
                 b[f] = _descended(b[f], g, eta, lmbda_n, False)
+
+
+@jit(parallel=True)
+def _patch_weights_step(eta, lmbda_n, decay, T,
+                        c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                        c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
+                        c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                        d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
+                        d_g_b, d_dx, d_spec):
+    """Region D, by filters: the (L2) and (SGD) step on each large-patch conv layer's weights,
+    from nabla_w in (p, q, c) order (g_r, which region C filled by columns) into w's (c, p, q)
+    order.  Stepped in C by the same columns, each thread's weights would lie scattered
+    along every row of w, both threads writing to every cache line of it: measured, that
+    made region C no faster on two threads than on one."""
+    for t in prange(T):
+        for l in range(len(c_x)):
+            if c_spec[l, SMALL]:
+                continue
+            w, g_r, w_at = c_w[l], c_g_r[l], c_w_at[l]
+            F, K = w.shape
+            for f in range(F * t // T, F * (t + 1) // T):
+                for e in range(K):
+                    w[f, w_at[e]] = _descended(w[f, w_at[e]], g_r[f, e], eta, lmbda_n, decay)
 
 
 @jit
@@ -388,7 +410,7 @@ def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
                        c_w4, c_g_r, c_w_at, c_spec,
                        d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                        d_g_b, d_dx, d_spec):
-    """Regions B and C, one call from Python."""
+    """Regions B, C and D, one call from Python."""
     _backward(out, y, idx, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
               c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
               c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta,
@@ -397,3 +419,9 @@ def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
                     c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
                     c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
                     d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+    if not c_spec[:, SMALL].all():           # a large-patch conv layer: region D
+        _patch_weights_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg,
+                            c_cols, c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
+                            c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                            d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
+                            d_g_b, d_dx, d_spec)
