@@ -68,7 +68,7 @@ ConvArrays = namedtuple("ConvArrays", [
     "dx",      # (m, H, W C) dC/dx; (0, H, W C) for the first layer
     "cols1", "dconv", "g_n", "b_n",   # small patches: (T, K, P), (T, F, P), (m, K, F), (m, F)
     "pat", "d4", "w4", "g_r", "w_at",  # large patches: (T, 4, s s, K'), (T, 4, F) twice,
-                                       # (F, K'), and (K,) where column e of g_r goes in w
+                                       # (T, F, K'), and (K,) where column e of g_r goes in w
 ])
 # The conv spec's columns: k, pool size s, activation code, images per pass of a thread
 # (conv_pool.GROUP_BYTES), whether nabla_w goes image by image (small patches), whether the
@@ -155,7 +155,7 @@ class TrainingStep:
                 pat=aligned((T, 4, s * s, width) if not small else (0, 0, 0, 0), dtype, zeros=True),
                 d4=aligned((T, 4, F) if not small else (0, 0, 0), dtype),
                 w4=aligned((T, 4, F) if not small else (0, 0, 0), np.int64),
-                g_r=aligned((F, width) if not small else (0, 0), dtype),
+                g_r=aligned((T, F, width) if not small else (0, 0, 0), dtype),
                 w_at=aligned_copy(((c * k + p) * k + q).reshape(-1) if not small
                                   else np.empty(0), np.int64))
             for name in names:
@@ -341,6 +341,17 @@ def _backward(out, y, idx, T,
                                  c_x[l].shape[3], code, n, c_dx[l])    # (CONV-BP), (POOL-BP)
 
 
+@jit
+def _columns(width, t, T):
+    """Thread t's columns e0..e1 of a large-patch layer's nabla_w (whole vectors of LANES).
+    Each thread sums them into its own copy g_r[t]: with one (F, K') array shared, the two
+    threads' halves of every row side by side, region C took as long on two threads as
+    on one (measured: 99-103 us against 60 us for the winner sums; likely each core's
+    prefetcher reaching into the other's half)."""
+    blocks = width // LANES
+    return blocks * t // T * LANES, blocks * (t + 1) // T * LANES
+
+
 @jit(parallel=True)
 def _gradients_step(eta, lmbda_n, decay, T,
                     c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
@@ -370,11 +381,10 @@ def _gradients_step(eta, lmbda_n, decay, T,
             if c_spec[l, SMALL]:
                 _summed_filters_step(c_g_n[l], c_b_n[l], w, b, f0, f1, eta, lmbda_n, decay)
                 continue
-            g_r = c_g_r[l]
-            blocks = g_r.shape[1] // LANES
-            e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
+            e0, e1 = _columns(c_g_r[l].shape[2], t, T)
             _winner_sums(c_delta[l], c_z[l], c_a[l], c_arg[l], c_x3[l], k, s, c_x[l].shape[3],
-                         code, e0, e1, c_pat[l][t], c_d4[l][t], c_w4[l][t], g_r)   # (CONV-BP)
+                         code, e0, e1, c_pat[l][t], c_d4[l][t], c_w4[l][t],
+                         c_g_r[l][t])                                  # (CONV-BP)
             for f in range(f0, f1):   # nabla_b rounded to the weights' dtype, as when stored
                 g = b.dtype.type(_bias_error(c_delta[l], c_z[l], c_a[l], code, f))
                 b[f] = _descended(b[f], g, eta, lmbda_n, False)
@@ -388,10 +398,9 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
                         d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                         d_g_b, d_dx, d_spec):
     """Region D, by filters: the (L2) and (SGD) step on each large-patch conv layer's weights,
-    from nabla_w in (p, q, c) order (g_r, which region C filled by columns) into w's (c, p, q)
-    order.  Stepped in C by the same columns, each thread's weights would lie scattered
-    along every row of w, both threads writing to every cache line of it: measured, that
-    made region C no faster on two threads than on one."""
+    from nabla_w in (p, q, c) order (g_r[t], each thread's columns as region C left them)
+    into w's (c, p, q) order.  Stepped in C by the same columns, each thread's weights would
+    lie scattered along every row of w, both threads writing to every cache line of it."""
     for t in prange(T):
         for l in range(len(c_x)):
             if c_spec[l, SMALL]:
@@ -399,8 +408,11 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
             w, g_r, w_at = c_w[l], c_g_r[l], c_w_at[l]
             F, K = w.shape
             for f in range(F * t // T, F * (t + 1) // T):
-                for e in range(K):
-                    w[f, w_at[e]] = _descended(w[f, w_at[e]], g_r[f, e], eta, lmbda_n, decay)
+                for owner in range(T):               # the thread whose copy holds the column
+                    e0, e1 = _columns(g_r.shape[2], owner, T)
+                    for e in range(e0, min(e1, K)):
+                        w[f, w_at[e]] = _descended(w[f, w_at[e]], g_r[owner, f, e], eta,
+                                                   lmbda_n, decay)
 
 
 @jit
