@@ -2,6 +2,8 @@
 
     python docs/conv_timing.py epoch THREADS [conv1|relu] [IMAGES]
     python docs/conv_timing.py regions THREADS [conv1|relu]
+    python docs/conv_timing.py rounds [conv1|relu]
+    python docs/conv_timing.py wake
 
 ``epoch``: one warm-up epoch on 200 images, then three epochs on IMAGES (default 2,000)
 random images, mini-batch 10; prints the best and the median ("Two threads on a busy
@@ -12,6 +14,15 @@ in the environment, ``GOMP_SPINCOUNT=...``, ``OMP_WAIT_POLICY=...``).
 ``regions``: the compiled training step (network/conv/step.py) taken apart: the forward
 call, the softmax in NumPy and the backward-and-step call, each timed over 1,000
 mini-batches of 10 after 50 to warm up ("One compiled step per mini-batch").
+
+``rounds``: the step's regions called one by one (A, the softmax, B, C, D), on 1 and
+then 2 threads in one process, five rounds of 300 mini-batches each, alternating; prints
+each region's best round ("Arrays on cache lines": on this virtual machine the second
+core's speed comes and goes, and the best round is the one least disturbed).
+
+``wake``: how long an empty two-thread region takes when it follows a pause of 0 to 320
+us in Python: whether the second thread was still spinning or had gone to sleep
+(run it with ``GOMP_SPINCOUNT=...`` in the environment to compare).
 
 The nets are network/bench/conv.py's, float32.
 """
@@ -75,11 +86,75 @@ def regions(T, name="conv1", warm=50, N=1000):
           f"{us[1]:.0f}, backward and step {us[2]:.0f}, whole step {us.sum():.0f}")
 
 
+def rounds(name="conv1", rounds=5, N=300):
+    steps = {}
+    for T in (1, 2):
+        net, X, y = _net(name, T, 2000, raw=True)
+        steps[T] = (step.TrainingStep(net.layers, 10, T, net.dtype), X, y)
+    best = {T: np.full(5, np.inf) for T in steps}
+    for _ in range(rounds):
+        for T, (st, X, y) in steps.items():
+            f = st.dtype.type
+            args = (T, *st.conv, st.conv_spec, *st.dense, st.dense_spec)
+            spent = np.zeros(5)
+            with threads(T):
+                for k in range(N):
+                    idx = np.arange(10) + (k % 150) * 10
+                    t0 = time.perf_counter()
+                    step._forward(X, idx, f(1 / 255), True, *args)
+                    t1 = time.perf_counter()
+                    out = Softmax.fn(st.dense.z[-1])
+                    t2 = time.perf_counter()
+                    step._backward(out, y, idx, *args)
+                    t3 = time.perf_counter()
+                    step._gradients_step(f(0.01), f(0.0), False, *args)
+                    t4 = time.perf_counter()
+                    step._patch_weights_step(f(0.01), f(0.0), False, *args)
+                    t5 = time.perf_counter()
+                    spent += (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)
+            best[T] = np.minimum(best[T], spent / N * 1e6)
+    for T, us in best.items():
+        print(f"{name} on {T} thread(s), best of {rounds} rounds, us per mini-batch of 10: "
+              f"A {us[0]:.0f}, softmax {us[1]:.0f}, B {us[2]:.0f}, C {us[3]:.0f}, D {us[4]:.0f} "
+              f"(each called from Python), sum {us.sum():.0f}")
+
+
+def wake():
+    import numba
+
+    from network.base.jit import jit, prange
+
+    @jit(parallel=True)
+    def empty(x):
+        for t in prange(2):
+            x[t * 16] += 1.0
+
+    x = np.zeros(32)
+    with threads(2):
+        empty(x)
+        for pause in (0, 10, 20, 40, 80, 160, 320):
+            took = []
+            for _ in range(300):
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < pause * 1e-6:
+                    pass
+                t1 = time.perf_counter()
+                empty(x)
+                took.append(time.perf_counter() - t1)
+            print(f"after {pause:3d} us in Python: an empty 2-thread region takes "
+                  f"{statistics.median(took) * 1e6:5.1f} us (median of 300; threading layer "
+                  f"{numba.threading_layer()})")
+
+
 if __name__ == "__main__":
-    what, T, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    what = sys.argv[1]
     if what == "epoch":
-        epoch(T, *rest[:1], *[int(a) for a in rest[1:2]])
+        epoch(int(sys.argv[2]), *sys.argv[3:4], *[int(a) for a in sys.argv[4:5]])
     elif what == "regions":
-        regions(T, *rest[:1])
+        regions(int(sys.argv[2]), *sys.argv[3:4])
+    elif what == "rounds":
+        rounds(*sys.argv[2:3])
+    elif what == "wake":
+        wake()
     else:
-        sys.exit(f"conv_timing: unknown {what!r}; give epoch or regions")
+        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, rounds or wake")
