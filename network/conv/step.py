@@ -1,19 +1,25 @@
-"""The conv net's training step: one mini-batch of SGD as four parallel regions.
+"""The conv net's training step: one mini-batch of SGD as a few parallel regions.
 
 Trained layer by layer (layers.py), a mini-batch of the two-conv-layer net is eight
 stages, most of them a parallel region of their own that starts and joins the threads,
-and Python between them.  Here it is two compiled calls and four regions, each split
-so that no thread waits for another inside it:
+and Python between them.  Here it is two compiled calls, with the regions below one
+after another inside them (seven for conv1, eight for the two-conv-layer net), none of
+them a thread waiting for another inside it:
 
-A. forward, by images: each thread takes its images (m t / T to m (t + 1) / T) from the
-   training set through every layer, conv-pool layers then fully connected ones, up to
-   the softmax layer's z; an image's numbers come from that image alone.  Then, in
-   NumPy, the softmax itself: numba's exp differs from NumPy's in the last bit (measured:
-   39% of a million float32 numbers, 5% in float64), and the layer path takes NumPy's.
-B. backward, by images: (LOGLIK) the output error, then each thread sends its images'
-   errors down through every layer, (BP2) in the fully connected ones, (POOL-BP) and
-   (CONV-BP) in the conv-pool ones, and forms each small-patch conv layer's part of
-   nabla_w for each of its images.
+A1. forward, by images: each thread takes its images (m t / T to m (t + 1) / T) from the
+   training set through every conv-pool layer; an image's numbers come from that image
+   alone.
+A2. forward, by units (rows of w), one region per fully connected layer up to the
+   softmax layer's z, every image at once: so a thread reads only its rows of w (by
+   images, both threads read all of conv1's 1.15 MB layer, more than a core's L2
+   cache).  Then, in NumPy, the softmax itself: numba's exp differs from NumPy's in the
+   last bit (measured: 39% of a million float32 numbers, 5% in float64), and the layer
+   path takes NumPy's.
+B1. backward, by images: (LOGLIK) the output error, then (BP2) delta_z of every fully
+   connected layer and dC/dx of all but the lowest;
+B2. by columns: the lowest fully connected layer's dC/dx (its columns of w, as in A2);
+B3. by images: (POOL-BP) and (CONV-BP) in the conv-pool layers, and each small-patch conv
+   layer's part of nabla_w for each of its images.
 C. gradients and step, by weights: each thread adds up its share of every layer's
    nabla_w and nabla_b over the images in order (units of a fully connected layer,
    columns of a large-patch conv layer's patch, filters of a small-patch one) and takes
@@ -282,14 +288,15 @@ def _summed_filters_step(g_n, b_n, w, b, f0, f1, eta, lmbda_n, decay):
 
 
 @jit(parallel=True)
-def _forward(X, idx, scale, raw, T,
-             c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
-             c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
-             c_w_at, c_spec,
-             d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
-             d_spec):
-    """Region A, by images: the batch X[idx], then every layer forward up to the softmax
-    layer's z; thread t also copies its share of the filters in (p, q, c) order."""
+def _forward_convs(X, idx, scale, raw, T,
+                   c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                   c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
+                   c_w4, c_g_r, c_w_at, c_spec,
+                   d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
+                   d_dx, d_spec):
+    """Region A1, by images: the batch X[idx], then every conv-pool layer, and the dropout
+    mask on the first fully connected layer's input; thread t also copies its share of the
+    filters in (p, q, c) order."""
     m = idx.shape[0]
     for t in prange(T):
         n0, n1 = m * t // T, m * (t + 1) // T
@@ -302,23 +309,57 @@ def _forward(X, idx, scale, raw, T,
             if c_spec[l, INPUT_GRAD]:
                 F = c_w[l].shape[0]
                 _filters_pqc(c_w[l], k, c_x[l].shape[3], c_w_r[l], F * t // T, F * (t + 1) // T)
-        for l in range(len(d_x)):
-            if d_spec[l, DROPOUT]:
-                _masked(d_x_in[l], d_mask[l], d_x[l], n0, n1)
-            _forward_units(d_x[l][n0:n1], d_w[l], d_b[l], d_spec[l, D_CODE], d_z[l][n0:n1],
-                           d_a[l][n0:n1], 0, d_w[l].shape[0])          # (FF)
+        if d_spec[0, DROPOUT]:
+            _masked(d_x_in[0], d_mask[0], d_x[0], n0, n1)              # (DROPOUT)
 
 
 @jit(parallel=True)
-def _backward(out, y, idx, T,
-              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
-              c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
-              c_w_at, c_spec,
-              d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
-              d_spec):
-    """Region B, by images: the output error from the softmax outputs ``out``, then each
-    layer's delta_z and dC/dx, top to bottom, and the small-patch conv layers' parts of
-    nabla_w image by image."""
+def _forward_dense(l, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_spec):
+    """Region A2 (one per fully connected layer l), by units, pairs of rows of w: z and a
+    of every image, then the dropout mask on those units as the next layer's input.  By
+    units, each thread reads only its rows of w (conv1's 2880 x 100 layer is 1.15 MB, more
+    than a core's L2 cache: by images both threads read all of it)."""
+    n_out = d_w[l].shape[0]
+    pairs = -(-n_out // 2)
+    for t in prange(T):
+        o0, o1 = min(n_out, pairs * t // T * 2), min(n_out, pairs * (t + 1) // T * 2)
+        if o1 > o0:
+            _forward_units(d_x[l], d_w[l], d_b[l], d_spec[l, D_CODE], d_z[l], d_a[l], o0,
+                           o1)                                         # (FF)
+            if l + 1 < len(d_x) and d_spec[l + 1, DROPOUT]:
+                _masked_columns(d_x_in[l + 1], d_mask[l + 1], d_x[l + 1], o0, o1)
+
+
+@jit
+def _masked_columns(x, mask, out, i0, i1):
+    """(DROPOUT) out = x * mask in columns i0..i1 of every row (out may be x)."""
+    for n in range(x.shape[0]):
+        for i in range(i0, i1):
+            out[n, i] = x[n, i] * mask[n, i]
+
+
+@jit
+def _forward(X, idx, scale, raw, T,
+             c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
+             c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
+             c_w_at, c_spec,
+             d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
+             d_spec):
+    """Region A, the forward pass up to the softmax layer's z: A1 by images through the
+    conv-pool layers, then A2 by units for each fully connected layer."""
+    _forward_convs(X, idx, scale, raw, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
+                   c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                   c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
+                   d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+    for l in range(len(d_x)):
+        _forward_dense(l, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_spec)
+
+
+@jit(parallel=True)
+def _dense_errors(out, y, idx, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz,
+                  d_dzT, d_dx, d_spec):
+    """Region B1, by images: the output error from the softmax outputs ``out``, then each
+    fully connected layer's delta_z, top to bottom, and dC/dx of every one but the lowest."""
     m = idx.shape[0]
     top = len(d_x) - 1
     for t in prange(T):
@@ -327,9 +368,36 @@ def _backward(out, y, idx, T,
         for l in range(top, -1, -1):
             _output_errors(d_delta[l], d_z[l], d_a[l], d_spec[l, D_CODE], d_dz[l], d_dzT[l],
                            n0, n1)                                     # (BP2) delta_z
-            _nn_columns(d_dz[l][n0:n1], d_w[l], d_dx[l][n0:n1], 0, d_w[l].shape[1])  # (BP2) dC/dx
-            if d_spec[l, DROPOUT]:
-                _masked(d_dx[l], d_mask[l], d_dx[l], n0, n1)   # (DROPOUT) dropped: no error
+            if l > 0:
+                _nn_columns(d_dz[l][n0:n1], d_w[l], d_dx[l][n0:n1], 0,
+                            d_w[l].shape[1])                           # (BP2) dC/dx
+                if d_spec[l, DROPOUT]:
+                    _masked(d_dx[l], d_mask[l], d_dx[l], n0, n1)   # (DROPOUT) no error
+
+
+@jit(parallel=True)
+def _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec):
+    """Region B2, by columns (whole vectors): the lowest fully connected layer's dC/dx for
+    every image, so that each thread reads only its columns of w (see region A2)."""
+    n_in = d_w[0].shape[1]
+    blocks = -(-n_in // LANES)
+    for t in prange(T):
+        c0, c1 = min(n_in, blocks * t // T * LANES), min(n_in, blocks * (t + 1) // T * LANES)
+        if c1 > c0:
+            _nn_columns(d_dz[0], d_w[0], d_dx[0], c0, c1)             # (BP2) dC/dx
+            if d_spec[0, DROPOUT]:
+                _masked_columns(d_dx[0], d_mask[0], d_dx[0], c0, c1)  # (DROPOUT) no error
+
+
+@jit(parallel=True)
+def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                 c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
+                 c_w4, c_g_r, c_w_at, c_spec):
+    """Region B3, by images: each conv-pool layer's errors, top to bottom, (POOL-BP) and
+    (CONV-BP), and each small-patch layer's part of nabla_w for each of its images."""
+    m = c_x[0].shape[0]
+    for t in prange(T):
+        n0, n1 = m * t // T, m * (t + 1) // T
         for l in range(len(c_x) - 1, -1, -1):
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
             for n in range(n0, n1):
@@ -339,6 +407,23 @@ def _backward(out, y, idx, T,
                 if c_spec[l, INPUT_GRAD]:
                     _input_error(c_delta[l], c_z[l], c_a[l], c_arg[l], c_w_r[l], k, s,
                                  c_x[l].shape[3], code, n, c_dx[l])    # (CONV-BP), (POOL-BP)
+
+
+@jit
+def _backward(out, y, idx, T,
+              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
+              c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
+              c_w_at, c_spec,
+              d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
+              d_spec):
+    """Region B, the backward pass: B1 by images through the fully connected layers, B2 by
+    columns for the lowest one's dC/dx, B3 by images through the conv-pool layers."""
+    _dense_errors(out, y, idx, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz,
+                  d_dzT, d_dx, d_spec)
+    _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec)
+    _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                 c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
+                 c_w4, c_g_r, c_w_at, c_spec)
 
 
 @jit
@@ -368,11 +453,13 @@ def _gradients_step(eta, lmbda_n, decay, T,
             w, b, g_w, g_b = d_w[l], d_b[l], d_g_w[l], d_g_b[l]
             quads = -(-w.shape[0] // 4)
             o0, o1 = min(w.shape[0], quads * t // T * 4), min(w.shape[0], quads * (t + 1) // T * 4)
-            _unit_gradients(d_dz[l], d_dzT[l], d_x[l], g_w, g_b, o0, o1)   # (BP4), (BP3)
-            for o in range(o0, o1):
-                for i in range(w.shape[1]):
-                    w[o, i] = _descended(w[o, i], g_w[o, i], eta, lmbda_n, decay)
-                b[o] = _descended(b[o], g_b[o], eta, lmbda_n, False)
+            for u in range(o0, o1, 4):    # four units, then their step, while still cached
+                u1 = min(u + 4, o1)
+                _unit_gradients(d_dz[l], d_dzT[l], d_x[l], g_w, g_b, u, u1)   # (BP4), (BP3)
+                for o in range(u, u1):
+                    for i in range(w.shape[1]):
+                        w[o, i] = _descended(w[o, i], g_w[o, i], eta, lmbda_n, decay)
+                    b[o] = _descended(b[o], g_b[o], eta, lmbda_n, False)
         for l in range(len(c_x)):
             w, b = c_w[l], c_b[l]
             F = w.shape[0]
