@@ -3,11 +3,11 @@
 - ``layers``: ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer with hand-derived backprop;
 - ``network``: ConvNetwork, mini-batch SGD on the log-likelihood with L2 and dropout,
   on as many threads as asked, with the same numbers whatever the count;
-- ``step``: a mini-batch of training as one compiled step in four parallel regions;
+- ``step``: a mini-batch of training as one compiled step (two calls, a few parallel regions);
 - ``kernels``: the layers' stages and how their work is shared among threads;
   ``conv_pool``, ``dense`` (compiled), ``matmul`` (their products), ``activation``
   (the vectorised sigmoid; sigma one number at a time is network/base/activations.py's),
-  ``scratch`` (work arrays); ``reference``: the
+  ``scratch`` (work arrays, each on a cache line); ``reference``: the
   definitions in NumPy (im2col, col2im, max-pooling) and every stage's NumPy twin;
 - ``io``: save/load as JSON or .npz (never pickle), validated.
 

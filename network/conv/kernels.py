@@ -33,9 +33,9 @@ seed gives the same weights bit for bit on 1 thread or 3 (tests/test_conv.py).  
 is not BLAS's order, so the compiled stages agree with the twins to rounding only.
 
 Training calls the same compiled functions from network/conv/step.py, which gathers a
-mini-batch into four parallel regions (forward by images, backward by images, the
-gradients and the step by weights, the large-patch conv weights' step by filters) instead
-of a region per stage; scoring and
+mini-batch into a few parallel regions in two compiled calls (conv-pool layers by images,
+fully connected ones by units and columns, the gradients and the step by weights) instead
+of a region per stage with Python between; scoring and
 ``cost_gradient`` go layer by layer, through the stages here.
 
 How the compiled stages differ from the twins, besides the order:
