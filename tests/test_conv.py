@@ -589,3 +589,10 @@ def test_the_conv_benchmark_counts_the_work_and_judges_the_targets():
     assert "nndl vs PyTorch, 2 threads: 2.40x (target 3.0x) -- MISSED" in text
     assert "nndl vs PyTorch, 1 thread: 2.50x (target 2.0x) -- met" in text
     assert peak_gflops(1, seconds=0.01, tries=1) > 0
+    result = {"rows": rows, "peak": {1: 100.0, 2: 200.0}, "load": (0.1, 0.2), "n_train": 50_000,
+              "repeats": 2, "torch": "x"}
+    free = bench.report({**result, "peaks": {1: [100.0, 100.0], 2: [198.0, 195.0]}})
+    taken = bench.report({**result, "peaks": {1: [100.0, 100.0], 2: [198.0, 160.0]}})
+    assert "(2 threads over 1; 2.0 is two free cores): 1.98, 1.95." in free
+    assert "partly taken" not in free
+    assert "1.98, 1.60. The second core was partly taken during this run" in taken

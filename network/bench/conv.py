@@ -26,7 +26,11 @@ nabla_w, and for the error sent down, except into the input), 2 FLOP each; the
 achieved rate over the peak of ``network/bench/peak.py`` on as many threads is the
 fraction of the machine's peak.  (The compiled backward pass skips the pooling
 losers, so it does fewer multiply-adds than it is credited with, as would any
-implementation that exploits the zeros.)
+implementation that exploits the zeros.)  The peak is measured before every timing pass,
+on 1 and 2 threads; the best is the fraction's denominator, and the two-thread rate over
+the one-thread rate, pass by pass, says how much of a second core the run had: on this
+virtual machine it came and went between 1.0 and 2.0 (docs/speed.md), and the report
+warns when it fell below FULL_SECOND_CORE.
 
 Deliberately left out: scoring (one forward pass over 20,000 images per epoch, ~10%),
 the other chapter-6 networks, PyTorch's compiled modes.
@@ -145,14 +149,15 @@ def _serve(method, conn, X, y, keys, warmup, seed, spin_turns_set):
 
 def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), repeats=3,
         warmup=500, seed=0, settle=0.5, log=None):
-    """Time every (network, threads, method); returns {"rows": [...], "peak": {T: GFLOP/s},
-    "load": (before, after), ...} with each row {"network", "threads", "method", "seconds"
+    """Time every (network, threads, method); returns {"rows": [...], "peaks": {T: GFLOP/s
+    of the multiply-add loop before each pass}, "peak": {T: the best of them}, "load":
+    (before, after), ...} with each row {"network", "threads", "method", "seconds"
     (median wall s / epoch on len(y) images), "all"}."""
     methods = [m for m in methods if m != "torch" or torch_version() is not None]
     load_before = os.getloadavg()[0]
     keys = [(name, T) for name in names for T in threads]
     spawn = multiprocessing.get_context("spawn")
-    workers, times = {}, {}
+    workers, times, peaks = {}, {}, {}
     try:
         for method in methods:
             if log:
@@ -167,6 +172,8 @@ def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), 
         for r in range(repeats):
             if log:
                 log(f"timing, pass {r + 1} of {repeats} ...")
+            for T in threads:                    # the cores as they are during this pass
+                peaks.setdefault(T, []).append(peak_gflops(T))
             for key in keys:
                 for method, (_, conn) in workers.items():
                     time.sleep(settle)           # the other process's idle threads stop spinning
@@ -178,11 +185,11 @@ def run(X, y, names=tuple(NETWORKS), threads=(1, 2), methods=("nndl", "torch"), 
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
-    peak = {T: peak_gflops(T) for T in threads}
     rows = [{"network": name, "threads": T, "method": method, "seconds": statistics.median(t),
              "all": t} for (name, T, method), t in times.items()]
-    return {"rows": rows, "peak": peak, "load": (load_before, os.getloadavg()[0]),
-            "n_train": len(y), "repeats": repeats, "torch": torch_version()}
+    return {"rows": rows, "peak": {T: max(g) for T, g in peaks.items()}, "peaks": peaks,
+            "load": (load_before, os.getloadavg()[0]), "n_train": len(y), "repeats": repeats,
+            "torch": torch_version()}
 
 
 def _row(result, name, T, method):
@@ -221,8 +228,31 @@ def report(result, scale_to=50_000):
               f"(dense multiply-adds, 2 FLOP each). Peak (float32 multiply-add loop): {peak}.",
               f"Load average {result['load'][0]:.2f} before, {result['load'][1]:.2f} after; "
               f"{result['n_train']} images per epoch, median of {result['repeats']}, scaled to "
-              f"{scale_to}; PyTorch {result['torch'] or 'not installed'}.", ""] + verdicts
+              f"{scale_to}; PyTorch {result['torch'] or 'not installed'}."]
+    lines += _shared_cores(result) + [""] + verdicts
     return "\n".join(lines)
+
+
+# Below this, the two-thread multiply-add loop shows the second core was partly taken.
+FULL_SECOND_CORE = 1.9
+
+
+def _shared_cores(result):
+    """A line on how much of a second core this run had: the multiply-add loop's rate on
+    two threads over one, measured before each timing pass; a warning below
+    FULL_SECOND_CORE (on a shared or virtual machine the second core's speed comes and
+    goes, and every two-thread figure moves with it)."""
+    peaks = result.get("peaks", {})
+    if 1 not in peaks or 2 not in peaks:
+        return []
+    ratios = [two / one for one, two in zip(peaks[1], peaks[2])]
+    line = ("Second core, by the multiply-add loop before each pass (2 threads over 1; 2.0 is "
+            "two free cores): " + ", ".join(f"{r:.2f}" for r in ratios) + ".")
+    if min(ratios) < FULL_SECOND_CORE:
+        line += (" The second core was partly taken during this run: the two-thread times and "
+                 "the speed-up over one thread understate what two free cores give; rerun on "
+                 "a quiet machine.")
+    return [line]
 
 
 def _verdicts(result, name, threads):
