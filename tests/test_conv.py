@@ -77,7 +77,16 @@ def test_compiled_products_match_blas_and_any_split_gives_the_same_bits(shape):
 STAGE_CASES = [  # (m, H, W, C), (F, k), pool s, activation
     ((3, 8, 8, 1), (2, 3), 2, "sigmoid"), ((2, 12, 11, 4), (5, 5), 2, "relu"),
     ((4, 9, 7, 3), (3, 2), 3, "tanh"), ((1, 5, 5, 2), (3, 5), 1, "identity"),
-    ((5, 12, 12, 20), (40, 5), 2, "relu"), ((2, 10, 10, 3), (4, 3), 2, "silu")]
+    ((5, 12, 12, 20), (40, 5), 2, "relu"), ((2, 10, 10, 3), (4, 3), 2, "silu"),
+    # pooled maps of 64 positions or more, pooled by block (conv_pool.by_block): 12 x 12 with
+    # one channel, 9 x 9 from 19 x 18 maps (an odd row left out) with two, 8 x 8 pooled 3 x 3
+    ((3, 28, 28, 1), (4, 5), 2, "sigmoid"), ((2, 22, 21, 2), (3, 4), 2, "relu"),
+    ((2, 27, 27, 1), (2, 3), 3, "tanh")]
+
+
+def test_the_stage_cases_take_both_ways_of_pooling():
+    shapes = [((H - k + 1) // s, (W - k + 1) // s) for (_, H, W, _), (_, k), s, _ in STAGE_CASES]
+    assert {bool(conv_pool.by_block(PH, PW)) for PH, PW in shapes} == {True, False}
 
 
 @pytest.mark.parametrize("x_shape, fk, s, act", STAGE_CASES)

@@ -49,7 +49,7 @@ import numpy as np
 from ..base.activations import IDENTITY, Softmax
 from ..base.jit import jit, prange
 from .activation import activation_code
-from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images,
+from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images, block_work_shape,
                         _image_gradient, _input_error, _winner_sums)
 from .dense import _forward_units, _output_errors, _unit_gradients
 from .layers import ConvPoolLayer
@@ -69,6 +69,7 @@ ConvArrays = namedtuple("ConvArrays", [
     "cols",    # (T, K, group P) patches of a thread's images
     "conv",    # (T, F, group P) their maps before pooling
     "xt",      # (T, C, H, W) an image channel-first
+    "strided", "best", "win",   # pooled by block: conv_pool.block_work_shape, per thread
     "part", "bits", "pow2",   # (T, PH PW F) the sigmoid's work (activation._sigmoid_rows)
     "delta",   # (m, PH, PW, F) dC/da: a view of the next layer's dC/dx
     "dx",      # (m, H, W C) dC/dx; (0, H, W C) for the first layer
@@ -143,6 +144,7 @@ class TrainingStep:
             small = K < DENSE_BELOW
             width = -(-K // LANES) * LANES
             z = aligned((m, PH, PW, F), dtype)
+            strided, run = block_work_shape(C, k, s, PH, PW)
             bits = aligned((T, PH * PW * F), np.int32 if dtype.itemsize == 4 else np.int64)
             # column e = (p k + q) C + c of a large patch is w's (c k + p) k + q
             p, q, c = np.meshgrid(np.arange(k), np.arange(k), np.arange(C), indexing="ij")
@@ -152,6 +154,8 @@ class TrainingStep:
                 z=z, a=aligned(z.shape, z.dtype), arg=aligned(z.shape, np.int8),
                 cols=aligned((T, K, group * P), dtype), conv=aligned((T, F, group * P), dtype),
                 xt=aligned((T, C, H, W), dtype), part=aligned(bits.shape, dtype), bits=bits,
+                strided=aligned((T, *strided), dtype), best=aligned((T, *run), dtype),
+                win=aligned((T, *run), np.int32),
                 pow2=bits.view(dtype), delta=None,
                 dx=aligned((m if l > 0 else 0, H, W * C), dtype),
                 cols1=aligned((T, K, P) if small else (0, 0, 0), dtype),
@@ -289,7 +293,8 @@ def _summed_filters_step(g_n, b_n, w, b, f0, f1, eta, lmbda_n, decay):
 
 @jit(parallel=True)
 def _forward_convs(X, idx, scale, raw, T,
-                   c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                   c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+                   c_best, c_win, c_part,
                    c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
                    c_w4, c_g_r, c_w_at, c_spec,
                    d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
@@ -305,7 +310,8 @@ def _forward_convs(X, idx, scale, raw, T,
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
             _forward_images(c_x[l], c_w[l], c_b[l], k, s, code, c_spec[l, GROUP], n0, n1,
                             c_cols[l][t], c_conv[l][t], c_xt[l][t], c_part[l][t], c_bits[l][t],
-                            c_pow2[l][t], c_z[l], c_a[l], c_arg[l])   # (CONV-FWD), (POOL-FWD)
+                            c_pow2[l][t], c_z[l], c_a[l], c_arg[l], c_strided[l][t],
+                            c_best[l][t], c_win[l][t])             # (CONV-FWD), (POOL-FWD)
             if c_spec[l, INPUT_GRAD]:
                 F = c_w[l].shape[0]
                 _filters_pqc(c_w[l], k, c_x[l].shape[3], c_w_r[l], F * t // T, F * (t + 1) // T)
@@ -340,7 +346,8 @@ def _masked_columns(x, mask, out, i0, i1):
 
 @jit
 def _forward(X, idx, scale, raw, T,
-             c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
+             c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best,
+             c_win, c_part, c_bits,
              c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
              c_w_at, c_spec,
              d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
@@ -348,7 +355,8 @@ def _forward(X, idx, scale, raw, T,
     """Region A, the forward pass up to the softmax layer's z: A1 by images through the
     conv-pool layers, then A2 by units for each fully connected layer."""
     _forward_convs(X, idx, scale, raw, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
-                   c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                   c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
+                   c_cols1, c_dconv, c_g_n,
                    c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
                    d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
     for l in range(len(d_x)):
@@ -390,7 +398,8 @@ def _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec):
 
 
 @jit(parallel=True)
-def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+c_best, c_win, c_part,
                  c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
                  c_w4, c_g_r, c_w_at, c_spec):
     """Region B3, by images: each conv-pool layer's errors, top to bottom, (POOL-BP) and
@@ -411,7 +420,8 @@ def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv,
 
 @jit
 def _backward(out, y, idx, T,
-              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part, c_bits,
+              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+              c_best, c_win, c_part, c_bits,
               c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
               c_w_at, c_spec,
               d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
@@ -421,7 +431,8 @@ def _backward(out, y, idx, T,
     _dense_errors(out, y, idx, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz,
                   d_dzT, d_dx, d_spec)
     _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec)
-    _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+    _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+    c_best, c_win, c_part,
                  c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
                  c_w4, c_g_r, c_w_at, c_spec)
 
@@ -439,7 +450,8 @@ def _columns(width, t, T):
 
 @jit(parallel=True)
 def _gradients_step(eta, lmbda_n, decay, T,
-                    c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                    c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+                    c_best, c_win, c_part,
                     c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
                     c_w4, c_g_r, c_w_at, c_spec,
                     d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
@@ -479,7 +491,8 @@ def _gradients_step(eta, lmbda_n, decay, T,
 
 @jit(parallel=True)
 def _patch_weights_step(eta, lmbda_n, decay, T,
-                        c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                        c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
+                        c_strided, c_best, c_win, c_part,
                         c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
                         c_d4, c_w4, c_g_r, c_w_at, c_spec,
                         d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
@@ -504,23 +517,27 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
 
 @jit
 def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
-                       c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_part,
+                       c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
+                       c_strided, c_best, c_win, c_part,
                        c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
                        c_w4, c_g_r, c_w_at, c_spec,
                        d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                        d_g_b, d_dx, d_spec):
     """Regions B, C and D, one call from Python."""
     _backward(out, y, idx, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
-              c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
+              c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv,
+              c_g_n, c_b_n, c_pat, c_d4,
               c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta,
               d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
     _gradients_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
-                    c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                    c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
+                    c_cols1, c_dconv, c_g_n,
                     c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
                     d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
     if not c_spec[:, SMALL].all():           # a large-patch conv layer: region D
         _patch_weights_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg,
-                            c_cols, c_conv, c_xt, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
+                            c_cols, c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits,
+                            c_pow2, c_delta, c_dx, c_cols1,
                             c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
                             d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                             d_g_b, d_dx, d_spec)
