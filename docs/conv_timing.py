@@ -3,6 +3,7 @@
     python docs/conv_timing.py epoch THREADS [conv1|relu] [IMAGES]
     python docs/conv_timing.py regions THREADS [conv1|relu]
     python docs/conv_timing.py rounds [conv1|relu]
+    python docs/conv_timing.py mnist [conv1|relu]
     python docs/conv_timing.py wake
 
 ``epoch``: one warm-up epoch on 200 images, then three epochs on IMAGES (default 2,000)
@@ -19,6 +20,9 @@ mini-batches of 10 after 50 to warm up ("One compiled step per mini-batch").
 then 2 threads in one process, five rounds of 300 mini-batches each, alternating; prints
 each region's best round ("Arrays on cache lines": on this virtual machine the second
 core's speed comes and goes, and the best round is the one least disturbed).
+
+``mnist``: whole epochs of the benchmark's nets on the first 10,000 MNIST training images,
+three on one thread, then three on two, in one process.
 
 ``wake``: how long an empty two-thread region takes when it follows a pause of 0 to 320
 us in Python: whether the second thread was still spinning or had gone to sleep
@@ -84,6 +88,26 @@ def regions(T, name="conv1", warm=50, N=1000):
     us = spent / N * 1e6
     print(f"{name} on {T} thread(s), us per mini-batch of 10: forward {us[0]:.0f}, softmax "
           f"{us[1]:.0f}, backward and step {us[2]:.0f}, whole step {us.sum():.0f}")
+
+
+def mnist_epochs(name="conv1"):
+    """Three epochs on the first 10,000 MNIST training images for each thread count, with
+    the benchmark's eta and lambda (network/bench/conv.py), in this one process."""
+    from network.bench.conv import NETWORKS
+    from network.data.mnist import load_arrays
+    (X, y), _, _ = load_arrays("mnist", dtype=np.uint8)
+    X, y = X[:10_000], y[:10_000]
+    _, eta, lmbda = NETWORKS[name]
+    for T in (1, 2):
+        net = ConvNetwork(layers(name), seed=0, threads=T)
+        net.SGD((X[:500], y[:500]), 1, 10, eta, lmbda=lmbda, verbose=False)
+        seconds = []
+        for _ in range(3):
+            start = time.perf_counter()
+            net.SGD((X, y), 1, 10, eta, lmbda=lmbda, verbose=False)
+            seconds.append(time.perf_counter() - start)
+        print(f"{name} on {T} thread(s), 10,000 MNIST images: "
+              + ", ".join(f"{1000 * t:.0f}" for t in seconds) + " ms")
 
 
 def rounds(name="conv1", rounds=5, N=300):
@@ -152,9 +176,11 @@ if __name__ == "__main__":
         epoch(int(sys.argv[2]), *sys.argv[3:4], *[int(a) for a in sys.argv[4:5]])
     elif what == "regions":
         regions(int(sys.argv[2]), *sys.argv[3:4])
+    elif what == "mnist":
+        mnist_epochs(*sys.argv[2:3])
     elif what == "rounds":
         rounds(*sys.argv[2:3])
     elif what == "wake":
         wake()
     else:
-        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, rounds or wake")
+        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, mnist, rounds or wake")
