@@ -223,6 +223,51 @@ def test_worker_processes_have_pinned_threads_and_the_parent_keeps_its_own():
     assert {v: os.environ.get(v) for v in grid.THREAD_VARIABLES} == before
 
 
+def test_stopping_a_pool_survives_the_race_with_its_manager_thread(monkeypatch):
+    """The race behind a traceback seen once under a Ctrl-C: the pool's manager thread, its
+    workers killed, closes the pipe shutdown() writes to between shutdown's check and its
+    write ("Bad file descriptor").  stop_now ends the pool all the same."""
+    import errno
+    from network.grid.executor import stop_now
+    pool = grid.local_executor(1, threads=1)
+    processes = list(pool._processes.values())
+
+    wakeup = pool._executor_manager_thread_wakeup
+    real, calls = wakeup.wakeup, []
+
+    def closed_under_us():                  # shutdown's own call meets the race; later ones not
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real()
+    monkeypatch.setattr(wakeup, "wakeup", closed_under_us)
+    stop_now(pool)
+    assert not any(p.is_alive() for p in processes)
+
+
+def test_after_a_stop_only_pipe_errors_of_helper_threads_are_silenced(monkeypatch):
+    """The same race in the pool's feeder thread ends that thread with the error: after
+    stop_now it ends silently; any other error in a thread is reported as before."""
+    import errno
+    import threading
+    from network.grid.executor import _quiet_helper_threads
+    reported = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_type))
+    _quiet_helper_threads()
+
+    def fail(exc):
+        def run():
+            raise exc
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    fail(OSError(errno.EBADF, "Bad file descriptor"))
+    fail(BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    fail(OSError(errno.ENOSPC, "No space left on device"))
+    fail(ValueError("a real bug"))
+    assert reported == [OSError, ValueError]
+
+
 def test_grid_killed_midway_resumes_without_repeating_finished_runs(data, tmp_path):
     data_file = npz(tmp_path, data, n_train=300)
     out = tmp_path / "out"

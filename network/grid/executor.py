@@ -13,6 +13,7 @@ executor brings its own.
 """
 
 import concurrent.futures as cf
+import errno
 import json
 import multiprocessing
 import os
@@ -140,14 +141,39 @@ def stop_now(executor):
         # ProcessPoolExecutor keeps its workers in _processes (pid -> Process) and has no
         # public way to end them without waiting for the runs in progress.
         processes = list((getattr(executor, "_processes", None) or {}).values())
+        _quiet_helper_threads()
         for process in processes:
             process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
+        try:
+            executor.shutdown(wait=False, cancel_futures=True)
+        except OSError:
+            # The pool's manager thread, seeing its workers killed, closes the pipe that
+            # shutdown() writes to wake it; between shutdown's check and its write that is
+            # "Bad file descriptor" (seen once in a loaded test run).  Nothing is left to wake.
+            pass
         for process in processes:
             process.join(timeout=5)
     finally:
         if main:
             signal.signal(signal.SIGINT, old)
+
+
+def _quiet_helper_threads():
+    """From now on, a broken-pipe or closed-descriptor error in a thread other than the main
+    one (a torn-down pool's manager and queue-feeder threads, writing to the pipes of the
+    workers just killed) ends that thread silently instead of printing a traceback under
+    the one-line message; any other error in any thread is reported as before."""
+    previous = threading.excepthook
+    if getattr(previous, "quiet_pipes", False):
+        return
+
+    def hook(args):
+        if (args.thread is not threading.main_thread() and isinstance(args.exc_value, OSError)
+                and args.exc_value.errno in (errno.EBADF, errno.EPIPE)):
+            return
+        previous(args)
+    hook.quiet_pipes = True
+    threading.excepthook = hook
 
 
 def thread_settings():
