@@ -26,6 +26,17 @@ from .scratch import scratch
 # ---- forward ----------------------------------------------------------------------------
 
 @jit
+def _channels_first(x, n, xt):
+    """xt (C, H, W) = image n of x (m, H, W, C), so that copies of patches run along rows of
+    the image (measured: 2x faster than reading across channels)."""
+    _, H, W, C = x.shape
+    for h in range(H):
+        for w in range(W):
+            for c in range(C):
+                xt[c, h, w] = x[n, h, w, c]
+
+
+@jit
 def _patches(x, k, n0, n1, cols, at0, xt):
     """cols[(c k + p) k + q, at0 + (n - n0) OH OW + i OW + j] = x[n, i + p, j + q, c] for the
     images n0 <= n < n1: im2col, transposed, so each row runs along positions.  With
@@ -37,10 +48,7 @@ def _patches(x, k, n0, n1, cols, at0, xt):
     P = OH * OW
     for n in range(n0, n1):
         if C > 1:
-            for h in range(H):
-                for w in range(W):
-                    for c in range(C):
-                        xt[c, h, w] = x[n, h, w, c]
+            _channels_first(x, n, xt)
         for c in range(C):
             for p in range(k):
                 for q in range(k):
@@ -123,10 +131,7 @@ def _patches_by_block(x, k, s, n0, n1, cols, xt, strided):
     L = s + k - 1
     for n in range(n0, n1):
         if C > 1:
-            for h in range(H):
-                for w in range(W):
-                    for c in range(C):
-                        xt[c, h, w] = x[n, h, w, c]
+            _channels_first(x, n, xt)
         for c in range(C):
             for u in range(L):
                 for v in range(L):

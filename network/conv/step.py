@@ -294,9 +294,8 @@ def _summed_filters_step(g_n, b_n, w, b, f0, f1, eta, lmbda_n, decay):
 @jit(parallel=True)
 def _forward_convs(X, idx, scale, raw, T,
                    c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
-                   c_best, c_win, c_part,
-                   c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
-                   c_w4, c_g_r, c_w_at, c_spec,
+                   c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                   c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
                    d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                    d_dx, d_spec):
     """Region A1, by images: the batch X[idx], then every conv-pool layer, and the dropout
@@ -347,18 +346,17 @@ def _masked_columns(x, mask, out, i0, i1):
 @jit
 def _forward(X, idx, scale, raw, T,
              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best,
-             c_win, c_part, c_bits,
-             c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
-             c_w_at, c_spec,
+             c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
+             c_d4, c_w4, c_g_r, c_w_at, c_spec,
              d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
              d_spec):
     """Region A, the forward pass up to the softmax layer's z: A1 by images through the
     conv-pool layers, then A2 by units for each fully connected layer."""
     _forward_convs(X, idx, scale, raw, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
                    c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
-                   c_cols1, c_dconv, c_g_n,
-                   c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
-                   d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+                   c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                   d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
+                   d_dx, d_spec)
     for l in range(len(d_x)):
         _forward_dense(l, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_spec)
 
@@ -399,9 +397,8 @@ def _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec):
 
 @jit(parallel=True)
 def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
-c_best, c_win, c_part,
-                 c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
-                 c_w4, c_g_r, c_w_at, c_spec):
+                 c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                 c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec):
     """Region B3, by images: each conv-pool layer's errors, top to bottom, (POOL-BP) and
     (CONV-BP), and each small-patch layer's part of nabla_w for each of its images."""
     m = c_x[0].shape[0]
@@ -420,10 +417,9 @@ c_best, c_win, c_part,
 
 @jit
 def _backward(out, y, idx, T,
-              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
-              c_best, c_win, c_part, c_bits,
-              c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r,
-              c_w_at, c_spec,
+              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best,
+              c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
+              c_d4, c_w4, c_g_r, c_w_at, c_spec,
               d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
               d_spec):
     """Region B, the backward pass: B1 by images through the fully connected layers, B2 by
@@ -432,9 +428,8 @@ def _backward(out, y, idx, T,
                   d_dzT, d_dx, d_spec)
     _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec)
     _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
-    c_best, c_win, c_part,
-                 c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
-                 c_w4, c_g_r, c_w_at, c_spec)
+                 c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                 c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec)
 
 
 @jit
@@ -451,9 +446,8 @@ def _columns(width, t, T):
 @jit(parallel=True)
 def _gradients_step(eta, lmbda_n, decay, T,
                     c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
-                    c_best, c_win, c_part,
-                    c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
-                    c_w4, c_g_r, c_w_at, c_spec,
+                    c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                    c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
                     d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                     d_dx, d_spec):
     """Region C, by weights: thread t sums its share of each layer's nabla_w and nabla_b over
@@ -492,9 +486,8 @@ def _gradients_step(eta, lmbda_n, decay, T,
 @jit(parallel=True)
 def _patch_weights_step(eta, lmbda_n, decay, T,
                         c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
-                        c_strided, c_best, c_win, c_part,
-                        c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
-                        c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                        c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
+                        c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
                         d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                         d_g_b, d_dx, d_spec):
     """Region D, by filters: the (L2) and (SGD) step on each large-patch conv layer's weights,
@@ -518,26 +511,23 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
 @jit
 def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
                        c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
-                       c_strided, c_best, c_win, c_part,
-                       c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4,
-                       c_w4, c_g_r, c_w_at, c_spec,
+                       c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
+                       c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
                        d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                        d_g_b, d_dx, d_spec):
     """Regions B, C and D, one call from Python."""
     _backward(out, y, idx, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
               c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv,
-              c_g_n, c_b_n, c_pat, c_d4,
-              c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta,
-              d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+              c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
+              d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
     _gradients_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
                     c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
-                    c_cols1, c_dconv, c_g_n,
-                    c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
-                    d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+                    c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                    d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
+                    d_dx, d_spec)
     if not c_spec[:, SMALL].all():           # a large-patch conv layer: region D
         _patch_weights_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg,
-                            c_cols, c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits,
-                            c_pow2, c_delta, c_dx, c_cols1,
-                            c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
-                            d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
-                            d_g_b, d_dx, d_spec)
+                            c_cols, c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2,
+                            c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4,
+                            c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a,
+                            d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
