@@ -135,6 +135,16 @@ def inline(fn):
     return numba.njit(cache=True, fastmath=False, error_model="python", inline="always")(fn)
 
 
+@inline
+def share(n, unit, t, T):
+    """Thread t's part lo..hi of n items when T threads split them in whole groups of
+    ``unit`` items (the last group may be short), as evenly as whole groups allow; unit 1
+    splits the items themselves.  Every parallel kernel that splits its work by threads
+    takes its part here, so the split is written once."""
+    groups = -(-n // unit)
+    return min(n, groups * t // T * unit), min(n, groups * (t + 1) // T * unit)
+
+
 def borrowed(arrays):
     """The same array, or tuple of arrays (other members pass unchanged), as views that
     numba does not reference-count; for use inside one compiled call, on arrays that

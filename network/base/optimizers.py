@@ -21,7 +21,7 @@ a step for the 652,824 float32 parameters of the 784-400-20 VAE).
 import numpy as np
 
 from .checks import number
-from .jit import HAVE_NUMBA, jit, numba, prange, thread_count
+from .jit import HAVE_NUMBA, jit, numba, prange, share, thread_count
 
 
 def _compiled():
@@ -58,7 +58,7 @@ def _sgd_pass_threads(p, g, eta, T):
     """``_sgd_pass`` with the array cut into T pieces, one per thread: each number is
     still updated alone, so the thread count changes nothing."""
     for t in prange(T):
-        lo, hi = p.shape[0] * t // T, p.shape[0] * (t + 1) // T
+        lo, hi = share(p.shape[0], 1, t, T)
         _sgd_pass(p[lo:hi], g[lo:hi], eta)
 
 

@@ -18,7 +18,7 @@ Deliberately left out: strides, padding, overlapping pools.
 import numpy as np
 
 from ..base.activations import SIGMOID, _activate, _prime
-from ..base.jit import jit, prange, thread_count
+from ..base.jit import jit, prange, share, thread_count
 from .activation import _sigmoid_rows, activation_code
 from .matmul import LANES, U, _nn_columns, _nt_rows
 from .scratch import scratch
@@ -229,7 +229,8 @@ def _conv_pool_forward(x, wmat, b, k, s, code, T, group, cols, conv, xt, part, b
     buffers cols[t], conv[t], xt[t], part[t], bits[t], scale[t], strided[t], best[t], win[t]."""
     m = x.shape[0]
     for t in prange(T):
-        _forward_images(x, wmat, b, k, s, code, group, m * t // T, m * (t + 1) // T, cols[t],
+        n0, n1 = share(m, 1, t, T)
+        _forward_images(x, wmat, b, k, s, code, group, n0, n1, cols[t],
                         conv[t], xt[t], part[t], bits[t], scale[t], z, a, arg, strided[t],
                         best[t], win[t])
 
@@ -392,7 +393,7 @@ def _conv_pool_backward_dense(delta_a, z, a, arg, x, w_r, k, s, code, T, input_g
     m = delta_a.shape[0]
     C = x.shape[3]
     for t in prange(T):
-        for n in range(m * t // T, m * (t + 1) // T):
+        for n in range(*share(m, 1, t, T)):
             _image_gradient(delta_a, z, a, arg, x, k, s, code, n, cols[t], dconv[t], xt[t],
                             g_n, b_n)
             if input_grad:
@@ -466,12 +467,11 @@ def _conv_pool_backward_sparse(delta_a, z, a, arg, x3, w_r, k, s, C, code, T, in
     (4, s s, K'), with d4[t], w4[t] (4, F) for errors and winners.  Each thread does its
     images' dC/dx and its columns' nabla_w, in one parallel region."""
     m, _, _, F = delta_a.shape
-    blocks = g_r.shape[1] // LANES
     for t in prange(T):                          # one region: the two parts are independent
         if input_grad:
-            for n in range(m * t // T, m * (t + 1) // T):
+            for n in range(*share(m, 1, t, T)):
                 _input_error(delta_a, z, a, arg, w_r, k, s, C, code, n, dx3)
-        e0, e1 = blocks * t // T * LANES, blocks * (t + 1) // T * LANES
+        e0, e1 = share(g_r.shape[1], LANES, t, T)
         _winner_sums(delta_a, z, a, arg, x3, k, s, C, code, e0, e1, pat[t], d4[t], w4[t], g_r)
         if t == T - 1:
             for f in range(F):

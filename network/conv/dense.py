@@ -14,7 +14,7 @@ NumPy: one product of m n_in numbers; the training step, step.py, does it compil
 import numpy as np
 
 from ..base.activations import IDENTITY, _activate, _prime
-from ..base.jit import jit, prange, thread_count
+from ..base.jit import jit, prange, share, thread_count
 from .activation import activation_code
 from .matmul import LANES, _nn_columns, _nt_rows
 from .scratch import scratch
@@ -38,9 +38,8 @@ def _forward_units(x, w, b, code, z, a, o0, o1):
 def _dense_forward(x, w, b, code, T, z, a):
     """``_forward_units`` with thread t taking its share of the units, in pairs."""
     n_out = z.shape[1]
-    pairs = -(-n_out // 2)
     for t in prange(T):
-        o0, o1 = min(n_out, pairs * t // T * 2), min(n_out, pairs * (t + 1) // T * 2)
+        o0, o1 = share(n_out, 2, t, T)
         if o1 > o0:
             _forward_units(x, w, b, code, z, a, o0, o1)
 
@@ -85,10 +84,9 @@ def _dense_backward(delta_a, z, a, x, w, code, T, input_grad, dz, dzT, g_w, g_b,
     to wait for), its share of the units (four at a time) and of dC/dx's columns (whole
     vectors)."""
     n_out, n_in = w.shape
-    quads, blocks = -(-n_out // 4), -(-n_in // LANES)
     for t in prange(T):
-        o0, o1 = min(n_out, quads * t // T * 4), min(n_out, quads * (t + 1) // T * 4)
-        c0, c1 = min(n_in, blocks * t // T * LANES), min(n_in, blocks * (t + 1) // T * LANES)
+        o0, o1 = share(n_out, 4, t, T)
+        c0, c1 = share(n_in, LANES, t, T)
         _backward_part(delta_a, z, a, x, w, code, input_grad, dz[t], dzT[t], g_w, g_b, dx, o0,
                        o1, c0, c1)
 

@@ -47,7 +47,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..base.activations import IDENTITY, Softmax
-from ..base.jit import jit, prange
+from ..base.jit import jit, prange, share
 from .activation import activation_code
 from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images, block_work_shape,
                         _image_gradient, _input_error, _winner_sums)
@@ -303,7 +303,7 @@ def _forward_convs(X, idx, scale, raw, T,
     filters in (p, q, c) order."""
     m = idx.shape[0]
     for t in prange(T):
-        n0, n1 = m * t // T, m * (t + 1) // T
+        n0, n1 = share(m, 1, t, T)
         _batch(X, idx, scale, raw, c_x[0], n0, n1)
         for l in range(len(c_x)):
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
@@ -313,7 +313,7 @@ def _forward_convs(X, idx, scale, raw, T,
                             c_best[l][t], c_win[l][t])             # (CONV-FWD), (POOL-FWD)
             if c_spec[l, INPUT_GRAD]:
                 F = c_w[l].shape[0]
-                _filters_pqc(c_w[l], k, c_x[l].shape[3], c_w_r[l], F * t // T, F * (t + 1) // T)
+                _filters_pqc(c_w[l], k, c_x[l].shape[3], c_w_r[l], *share(F, 1, t, T))
         if d_spec[0, DROPOUT]:
             _masked(d_x_in[0], d_mask[0], d_x[0], n0, n1)              # (DROPOUT)
 
@@ -325,9 +325,8 @@ def _forward_dense(l, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_spec):
     units, each thread reads only its rows of w (conv1's 2880 x 100 layer is 1.15 MB, more
     than a core's L2 cache: by images both threads read all of it)."""
     n_out = d_w[l].shape[0]
-    pairs = -(-n_out // 2)
     for t in prange(T):
-        o0, o1 = min(n_out, pairs * t // T * 2), min(n_out, pairs * (t + 1) // T * 2)
+        o0, o1 = share(n_out, 2, t, T)
         if o1 > o0:
             _forward_units(d_x[l], d_w[l], d_b[l], d_spec[l, D_CODE], d_z[l], d_a[l], o0,
                            o1)                                         # (FF)
@@ -369,7 +368,7 @@ def _dense_errors(out, y, idx, T, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_del
     m = idx.shape[0]
     top = len(d_x) - 1
     for t in prange(T):
-        n0, n1 = m * t // T, m * (t + 1) // T
+        n0, n1 = share(m, 1, t, T)
         _output_error(out, y, idx, d_delta[top], n0, n1)               # (LOGLIK)
         for l in range(top, -1, -1):
             _output_errors(d_delta[l], d_z[l], d_a[l], d_spec[l, D_CODE], d_dz[l], d_dzT[l],
@@ -386,9 +385,8 @@ def _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec):
     """Region B2, by columns (whole vectors): the lowest fully connected layer's dC/dx for
     every image, so that each thread reads only its columns of w (see region A2)."""
     n_in = d_w[0].shape[1]
-    blocks = -(-n_in // LANES)
     for t in prange(T):
-        c0, c1 = min(n_in, blocks * t // T * LANES), min(n_in, blocks * (t + 1) // T * LANES)
+        c0, c1 = share(n_in, LANES, t, T)
         if c1 > c0:
             _nn_columns(d_dz[0], d_w[0], d_dx[0], c0, c1)             # (BP2) dC/dx
             if d_spec[0, DROPOUT]:
@@ -403,7 +401,7 @@ def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv,
     (CONV-BP), and each small-patch layer's part of nabla_w for each of its images."""
     m = c_x[0].shape[0]
     for t in prange(T):
-        n0, n1 = m * t // T, m * (t + 1) // T
+        n0, n1 = share(m, 1, t, T)
         for l in range(len(c_x) - 1, -1, -1):
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
             for n in range(n0, n1):
@@ -432,17 +430,6 @@ def _backward(out, y, idx, T,
                  c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec)
 
 
-@jit
-def _columns(width, t, T):
-    """Thread t's columns e0..e1 of a large-patch layer's nabla_w (whole vectors of LANES).
-    Each thread sums them into its own copy g_r[t]: with one (F, K') array shared, the two
-    threads' halves of every row side by side, region C took as long on two threads as
-    on one (measured: 99-103 us against 60 us for the winner sums; likely each core's
-    prefetcher reaching into the other's half)."""
-    blocks = width // LANES
-    return blocks * t // T * LANES, blocks * (t + 1) // T * LANES
-
-
 @jit(parallel=True)
 def _gradients_step(eta, lmbda_n, decay, T,
                     c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
@@ -453,12 +440,15 @@ def _gradients_step(eta, lmbda_n, decay, T,
     """Region C, by weights: thread t sums its share of each layer's nabla_w and nabla_b over
     the images in order and steps those weights: a fully connected layer's units four at a
     time, a large-patch conv layer's columns (whole vectors: its weights are stepped in
-    region D) and a share of its filters' biases, a small-patch conv layer's filters."""
+    region D) and a share of its filters' biases, a small-patch conv layer's filters.
+    Each thread sums its columns of a large-patch nabla_w into its own copy g_r[t]: with
+    one (F, K') array, the two threads' halves of every row side by side, the winner sums
+    took as long on two threads as on one (99-103 us against 60 us; likely each core's
+    prefetcher reaching into the other's half)."""
     for t in prange(T):
         for l in range(len(d_x)):
             w, b, g_w, g_b = d_w[l], d_b[l], d_g_w[l], d_g_b[l]
-            quads = -(-w.shape[0] // 4)
-            o0, o1 = min(w.shape[0], quads * t // T * 4), min(w.shape[0], quads * (t + 1) // T * 4)
+            o0, o1 = share(w.shape[0], 4, t, T)
             for u in range(o0, o1, 4):    # four units, then their step, while still cached
                 u1 = min(u + 4, o1)
                 _unit_gradients(d_dz[l], d_dzT[l], d_x[l], g_w, g_b, u, u1)   # (BP4), (BP3)
@@ -470,11 +460,11 @@ def _gradients_step(eta, lmbda_n, decay, T,
             w, b = c_w[l], c_b[l]
             F = w.shape[0]
             k, s, code = c_spec[l, K_], c_spec[l, POOL], c_spec[l, CODE]
-            f0, f1 = F * t // T, F * (t + 1) // T
+            f0, f1 = share(F, 1, t, T)
             if c_spec[l, SMALL]:
                 _summed_filters_step(c_g_n[l], c_b_n[l], w, b, f0, f1, eta, lmbda_n, decay)
                 continue
-            e0, e1 = _columns(c_g_r[l].shape[2], t, T)
+            e0, e1 = share(c_g_r[l].shape[2], LANES, t, T)
             _winner_sums(c_delta[l], c_z[l], c_a[l], c_arg[l], c_x3[l], k, s, c_x[l].shape[3],
                          code, e0, e1, c_pat[l][t], c_d4[l][t], c_w4[l][t],
                          c_g_r[l][t])                                  # (CONV-BP)
@@ -500,9 +490,9 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
                 continue
             w, g_r, w_at = c_w[l], c_g_r[l], c_w_at[l]
             F, K = w.shape
-            for f in range(F * t // T, F * (t + 1) // T):
+            for f in range(*share(F, 1, t, T)):
                 for owner in range(T):               # the thread whose copy holds the column
-                    e0, e1 = _columns(g_r.shape[2], owner, T)
+                    e0, e1 = share(g_r.shape[2], LANES, owner, T)
                     for e in range(e0, min(e1, K)):
                         w[f, w_at[e]] = _descended(w[f, w_at[e]], g_r[owner, f, e], eta,
                                                    lmbda_n, decay)
