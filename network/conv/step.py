@@ -50,7 +50,7 @@ from ..base.activations import IDENTITY, Softmax
 from ..base.jit import jit, prange, share
 from .activation import activation_code
 from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images, block_work_shape,
-                        _image_gradient, _input_error, _winner_sums)
+                        _image_gradient, _input_error, _pooled_errors, _winner_sums)
 from .dense import _forward_units, _output_errors, _unit_gradients
 from .layers import ConvPoolLayer
 from .matmul import LANES, _nn_columns
@@ -65,7 +65,7 @@ ConvArrays = namedtuple("ConvArrays", [
     "w_r",     # (F, k, k C) the filters in (p, q, c) order, for dC/dx; (0, 0, 0) if not needed
     "b",       # (F,) layer.b, updated in place
     "z", "a",  # (m, PH, PW, F) pooled maps plus bias, and sigma of them
-    "arg",     # (m, PH, PW, F) int8, each block's winner
+    "arg",     # (m, PH, PW, F) int8, each block's winner: a view of wins' first rows
     "cols",    # (T, K, group P) patches of a thread's images
     "conv",    # (T, F, group P) their maps before pooling
     "xt",      # (T, C, H, W) an image channel-first
@@ -74,8 +74,9 @@ ConvArrays = namedtuple("ConvArrays", [
     "delta",   # (m, PH, PW, F) dC/da: a view of the next layer's dC/dx
     "dx",      # (m, H, W C) dC/dx; (0, H, W C) for the first layer
     "cols1", "dconv", "g_n", "b_n",   # small patches: (T, K, P), (T, F, P), (m, K, F), (m, F)
-    "pat", "d4", "w4", "g_r", "w_at",  # large patches: (T, 4, s s, K'), (T, 4, F) twice,
-                                       # (T, F, K'), and (K,) where column e of g_r goes in w
+    "pat", "dz", "wins", "g_r", "w_at",  # large patches: (T, 4, s s, K'); delta_z and the
+    # winners (m PH PW + 3, F), 3 rows of 0 after the last position (wins: small patches too);
+    # (T, F, K'), and (K,) where column e of g_r goes in w
 ])
 # The conv spec's columns: k, pool size s, activation code, images per pass of a thread
 # (conv_pool.GROUP_BYTES), whether nabla_w goes image by image (small patches), whether the
@@ -144,6 +145,7 @@ class TrainingStep:
             small = K < DENSE_BELOW
             width = -(-K // LANES) * LANES
             z = aligned((m, PH, PW, F), dtype)
+            wins = aligned((m * PH * PW + 3, F), np.int8, zeros=True)
             strided, run = block_work_shape(C, k, s, PH, PW)
             bits = aligned((T, PH * PW * F), np.int32 if dtype.itemsize == 4 else np.int64)
             # column e = (p k + q) C + c of a large patch is w's (c k + p) k + q
@@ -151,7 +153,7 @@ class TrainingStep:
             new = dict(
                 x=x, x3=x.reshape(m, H, W * C), w=layer.w.reshape(F, K),
                 w_r=aligned((F, k, k * C) if l > 0 else (0, 0, 0), dtype), b=layer.b,
-                z=z, a=aligned(z.shape, z.dtype), arg=aligned(z.shape, np.int8),
+                z=z, a=aligned(z.shape, z.dtype), arg=wins[:m * PH * PW].reshape(z.shape),
                 cols=aligned((T, K, group * P), dtype), conv=aligned((T, F, group * P), dtype),
                 xt=aligned((T, C, H, W), dtype), part=aligned(bits.shape, dtype), bits=bits,
                 strided=aligned((T, *strided), dtype), best=aligned((T, *run), dtype),
@@ -163,8 +165,8 @@ class TrainingStep:
                 g_n=aligned((m, K, F) if small else (0, 0, 0), dtype),
                 b_n=aligned((m, F) if small else (0, 0), dtype),
                 pat=aligned((T, 4, s * s, width) if not small else (0, 0, 0, 0), dtype, zeros=True),
-                d4=aligned((T, 4, F) if not small else (0, 0, 0), dtype),
-                w4=aligned((T, 4, F) if not small else (0, 0, 0), np.int64),
+                dz=aligned((m * PH * PW + 3, F) if not small else (0, 0), dtype, zeros=True),
+                wins=wins,
                 g_r=aligned((T, F, width) if not small else (0, 0, 0), dtype),
                 w_at=aligned_copy(((c * k + p) * k + q).reshape(-1) if not small
                                   else np.empty(0), np.int64))
@@ -295,7 +297,7 @@ def _summed_filters_step(g_n, b_n, w, b, f0, f1, eta, lmbda_n, decay):
 def _forward_convs(X, idx, scale, raw, T,
                    c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
                    c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
-                   c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                   c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                    d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                    d_dx, d_spec):
     """Region A1, by images: the batch X[idx], then every conv-pool layer, and the dropout
@@ -346,14 +348,14 @@ def _masked_columns(x, mask, out, i0, i1):
 def _forward(X, idx, scale, raw, T,
              c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best,
              c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
-             c_d4, c_w4, c_g_r, c_w_at, c_spec,
+             c_dz, c_wins, c_g_r, c_w_at, c_spec,
              d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
              d_spec):
     """Region A, the forward pass up to the softmax layer's z: A1 by images through the
     conv-pool layers, then A2 by units for each fully connected layer."""
     _forward_convs(X, idx, scale, raw, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
                    c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
-                   c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                   c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                    d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                    d_dx, d_spec)
     for l in range(len(d_x)):
@@ -396,7 +398,7 @@ def _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec):
 @jit(parallel=True)
 def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
                  c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
-                 c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec):
+                 c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec):
     """Region B3, by images: each conv-pool layer's errors, top to bottom, (POOL-BP) and
     (CONV-BP), and each small-patch layer's part of nabla_w for each of its images."""
     m = c_x[0].shape[0]
@@ -411,13 +413,15 @@ def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv,
                 if c_spec[l, INPUT_GRAD]:
                     _input_error(c_delta[l], c_z[l], c_a[l], c_arg[l], c_w_r[l], k, s,
                                  c_x[l].shape[3], code, n, c_dx[l])    # (CONV-BP), (POOL-BP)
+            if not c_spec[l, SMALL]:      # (BP2) the errors region C's winner sums take
+                _pooled_errors(c_delta[l], c_z[l], c_a[l], code, n0, n1, c_dz[l])
 
 
 @jit
 def _backward(out, y, idx, T,
               c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best,
               c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
-              c_d4, c_w4, c_g_r, c_w_at, c_spec,
+              c_dz, c_wins, c_g_r, c_w_at, c_spec,
               d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx,
               d_spec):
     """Region B, the backward pass: B1 by images through the fully connected layers, B2 by
@@ -427,14 +431,14 @@ def _backward(out, y, idx, T,
     _dense_input_error(T, d_w, d_mask, d_dz, d_dx, d_spec)
     _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
                  c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
-                 c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec)
+                 c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec)
 
 
 @jit(parallel=True)
 def _gradients_step(eta, lmbda_n, decay, T,
                     c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
                     c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
-                    c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                    c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                     d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                     d_dx, d_spec):
     """Region C, by weights: thread t sums its share of each layer's nabla_w and nabla_b over
@@ -465,9 +469,8 @@ def _gradients_step(eta, lmbda_n, decay, T,
                 _summed_filters_step(c_g_n[l], c_b_n[l], w, b, f0, f1, eta, lmbda_n, decay)
                 continue
             e0, e1 = share(c_g_r[l].shape[2], LANES, t, T)
-            _winner_sums(c_delta[l], c_z[l], c_a[l], c_arg[l], c_x3[l], k, s, c_x[l].shape[3],
-                         code, e0, e1, c_pat[l][t], c_d4[l][t], c_w4[l][t],
-                         c_g_r[l][t])                                  # (CONV-BP)
+            _winner_sums(c_dz[l], c_wins[l], c_x3[l], k, s, c_x[l].shape[3], c_z[l].shape[1],
+                         c_z[l].shape[2], e0, e1, c_pat[l][t], c_g_r[l][t])   # (CONV-BP)
             for f in range(f0, f1):   # nabla_b rounded to the weights' dtype, as when stored
                 g = b.dtype.type(_bias_error(c_delta[l], c_z[l], c_a[l], code, f))
                 b[f] = _descended(b[f], g, eta, lmbda_n, False)
@@ -477,7 +480,7 @@ def _gradients_step(eta, lmbda_n, decay, T,
 def _patch_weights_step(eta, lmbda_n, decay, T,
                         c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
                         c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
-                        c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                        c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                         d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                         d_g_b, d_dx, d_spec):
     """Region D, by filters: the (L2) and (SGD) step on each large-patch conv layer's weights,
@@ -502,22 +505,22 @@ def _patch_weights_step(eta, lmbda_n, decay, T,
 def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
                        c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
                        c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1,
-                       c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                       c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                        d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w,
                        d_g_b, d_dx, d_spec):
     """Regions B, C and D, one call from Python."""
     _backward(out, y, idx, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt,
               c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv,
-              c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
+              c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w,
               d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
     _gradients_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
                     c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
-                    c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4, c_g_r, c_w_at, c_spec,
+                    c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
                     d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
                     d_dx, d_spec)
     if not c_spec[:, SMALL].all():           # a large-patch conv layer: region D
         _patch_weights_step(eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg,
                             c_cols, c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2,
-                            c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_d4, c_w4,
+                            c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins,
                             c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a,
                             d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
