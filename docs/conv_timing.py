@@ -5,6 +5,7 @@
     python docs/conv_timing.py rounds [conv1|relu]
     python docs/conv_timing.py mnist [conv1|relu]
     python docs/conv_timing.py wake
+    python docs/conv_timing.py winner
 
 ``epoch``: one warm-up epoch on 200 images, then three epochs on IMAGES (default 2,000)
 random images, mini-batch 10; prints the best and the median ("Two threads on a busy
@@ -27,6 +28,11 @@ three on one thread, then three on two, in one process.
 ``wake``: how long an empty two-thread region takes when it follows a pause of 0 to 320
 us in Python: whether the second thread was still spinning or had gone to sleep
 (run it with ``GOMP_SPINCOUNT=...`` in the environment to compare).
+
+``winner``: relu's second-layer nabla_w alone (conv_pool._winner_sums on a TrainingStep's
+own arrays after one mini-batch), on one thread for columns 0..16, each half of the 512
+and all of them, then on two threads by halves; best of nine runs of 300 calls each
+("The winner sums' fixed work": what a thread does whatever its share of the columns).
 
 The nets are network/bench/conv.py's, float32.
 """
@@ -143,6 +149,43 @@ def rounds(name="conv1", rounds=5, N=300):
               f"(each called from Python), sum {us.sum():.0f}")
 
 
+def winner(reps=9, N=300):
+    from network.base.jit import jit, prange
+    from network.conv.conv_pool import _winner_sums
+
+    @jit(parallel=True)
+    def sums(bounds, dz, wins, x3, k, s, C, PH, PW, pat, g_r):
+        for t in prange(bounds.shape[0]):       # thread t: columns bounds[t], its own copies
+            _winner_sums(dz, wins, x3, k, s, C, PH, PW, bounds[t, 0], bounds[t, 1], pat[t],
+                         g_r[t])
+
+    net, X, y = _net("relu", 2, 2000, raw=True)
+    st = step.TrainingStep(net.layers, 10, 2, net.dtype)
+    f, idx = st.dtype.type, np.arange(10)
+    args = (2, *st.conv, st.conv_spec, *st.dense, st.dense_spec)
+    with threads(2):
+        step._forward(X, idx, f(1 / 255), True, *args)
+        step._backward(Softmax.fn(st.dense.z[-1]), y, idx, *args)
+    c, l = st.conv, 1
+    k, s = st.conv_spec[l, step.K_], st.conv_spec[l, step.POOL]
+    layer = (c.dz[l], c.wins[l], c.x3[l], k, s, c.x[l].shape[3], *c.z[l].shape[1:3])
+    width = c.g_r[l].shape[2]
+    for T, label, bounds in ((1, "1 thread", [[0, 16]]), (1, "1 thread", [[0, width // 2]]),
+                             (1, "1 thread", [[width // 2, width]]), (1, "1 thread", [[0, width]]),
+                             (2, "2 threads", [[0, width // 2], [width // 2, width]])):
+        bounds = np.array(bounds, dtype=np.int64)
+        best = np.inf
+        with threads(T):
+            sums(bounds, *layer, c.pat[l], c.g_r[l])
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                for _ in range(N):
+                    sums(bounds, *layer, c.pat[l], c.g_r[l])
+                best = min(best, (time.perf_counter() - t0) / N)
+        cols = ", ".join(f"{a}..{b}" for a, b in bounds)
+        print(f"relu's second layer, winner sums on {label}, columns {cols}: {best * 1e6:.1f} us")
+
+
 def wake():
     import numba
 
@@ -182,5 +225,8 @@ if __name__ == "__main__":
         rounds(*sys.argv[2:3])
     elif what == "wake":
         wake()
+    elif what == "winner":
+        winner()
     else:
-        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, mnist, rounds or wake")
+        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, mnist, rounds, wake or "
+                 f"winner")
