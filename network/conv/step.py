@@ -18,8 +18,9 @@ A2. forward, by units (rows of w), one region per fully connected layer up to th
 B1. backward, by images: (LOGLIK) the output error, then (BP2) delta_z of every fully
    connected layer and dC/dx of all but the lowest;
 B2. by columns: the lowest fully connected layer's dC/dx (its columns of w, as in A2);
-B3. by images: (POOL-BP) and (CONV-BP) in the conv-pool layers, and each small-patch conv
-   layer's part of nabla_w for each of its images.
+B3. by images: (POOL-BP) and (CONV-BP) in the conv-pool layers, each small-patch conv
+   layer's part of nabla_w for each of its images, and each large-patch layer's delta_z at
+   the pooled positions, for C.
 C. gradients and step, by weights: each thread adds up its share of every layer's
    nabla_w and nabla_b over the images in order (units of a fully connected layer,
    columns of a large-patch conv layer's patch, filters of a small-patch one) and takes
@@ -400,7 +401,9 @@ def _conv_errors(T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv,
                  c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
                  c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec):
     """Region B3, by images: each conv-pool layer's errors, top to bottom, (POOL-BP) and
-    (CONV-BP), and each small-patch layer's part of nabla_w for each of its images."""
+    (CONV-BP), each small-patch layer's part of nabla_w for each of its images, and each
+    large-patch layer's delta_z at the pooled positions (the winner sums of region C take
+    them; worked out there, every thread would compute all of them)."""
     m = c_x[0].shape[0]
     for t in prange(T):
         n0, n1 = share(m, 1, t, T)
