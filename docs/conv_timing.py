@@ -6,6 +6,7 @@
     python docs/conv_timing.py mnist [conv1|relu]
     python docs/conv_timing.py wake
     python docs/conv_timing.py winner
+    python docs/conv_timing.py calls [conv1|relu]
 
 ``epoch``: one warm-up epoch on 200 images, then three epochs on IMAGES (default 2,000)
 random images, mini-batch 10; prints the best and the median ("Two threads on a busy
@@ -33,6 +34,12 @@ us in Python: whether the second thread was still spinning or had gone to sleep
 own arrays after one mini-batch), on one thread for columns 0..16, each half of the 512
 and all of them, then on two threads by halves; best of nine runs of 300 calls each
 ("The winner sums' fixed work": what a thread does whatever its share of the columns).
+
+``calls``: the training step taken one mini-batch per call from Python (TrainingStep's
+__call__, as ConvNetwork.SGD took it before) and a hundred mini-batches per call
+(TrainingStep.run, the softmax run from inside the call), on 1 and 2 threads, in bursts
+of 100 mini-batches alternating between the two ways, 40 bursts each; prints the best and
+the median burst, us per mini-batch ("A hundred mini-batches per call").
 
 The nets are network/bench/conv.py's, float32.
 """
@@ -186,6 +193,30 @@ def winner(reps=9, N=300):
         print(f"relu's second layer, winner sums on {label}, columns {cols}: {best * 1e6:.1f} us")
 
 
+def calls(name="conv1", bursts=40, N=100):
+    rng = np.random.default_rng(0)
+    for T in (1, 2):
+        net, X, y = _net(name, T, 2000, raw=True)
+        st = step.TrainingStep(net.layers, 10, T, net.dtype)
+        order = rng.permutation(len(y))
+        took = {"one per call": [], "100 per call": []}
+        with threads(T):
+            for b in range(bursts + 1):
+                k0 = (b % 2) * N * 10
+                t0 = time.perf_counter()
+                for k in range(k0, k0 + N * 10, 10):
+                    st(X, y, order[k:k + 10], {}, 0.01, 0.0, len(y))
+                t1 = time.perf_counter()
+                st.run(X, y, order, k0, k0 + N * 10, 0.01, 0.0, len(y))
+                t2 = time.perf_counter()
+                if b:                                    # the first burst warms up
+                    took["one per call"].append((t1 - t0) / N)
+                    took["100 per call"].append((t2 - t1) / N)
+        print(f"{name} on {T} thread(s), us per mini-batch, best / median of {bursts} bursts: "
+              + "; ".join(f"{way} {min(t) * 1e6:.0f} / {statistics.median(t) * 1e6:.0f}"
+                          for way, t in took.items()))
+
+
 def wake():
     import numba
 
@@ -227,6 +258,8 @@ if __name__ == "__main__":
         wake()
     elif what == "winner":
         winner()
+    elif what == "calls":
+        calls(*sys.argv[2:3])
     else:
-        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, mnist, rounds, wake or "
-                 f"winner")
+        sys.exit(f"conv_timing: unknown {what!r}; give epoch, regions, mnist, rounds, wake, "
+                 f"winner or calls")

@@ -59,15 +59,84 @@ def _train(make, n_in, dtype, raw, lmbda, compiled_step, eta=0.5, seed=3):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_compiled_step_trains_the_weights_layer_by_layer_training_trains(case, monkeypatch):
-    calls = []
-    step = S.TrainingStep.__call__
+    calls = []                                       # the size of every mini-batch it stepped
+    step, run = S.TrainingStep.__call__, S.TrainingStep.run
     monkeypatch.setattr(S.TrainingStep, "__call__",
                         lambda self, *args: calls.append(self.m) or step(self, *args))
+    monkeypatch.setattr(S.TrainingStep, "run", lambda self, X, y, order, k0, k1, *args: (
+        calls.extend([self.m] * ((k1 - k0) // self.m)) or run(self, X, y, order, k0, k1, *args)))
     fused = _train(*CASES[case], compiled_step=True)
     assert sorted(set(calls)) == [3, 7]              # it did run, the last mini-batch too
     layered = _train(*CASES[case], compiled_step=False)
     assert len(calls) == 2 * 7                       # ... and the layer path did not call it
     assert all(np.array_equal(a, b) for a, b in zip(fused, layered))
+
+
+@pytest.mark.parametrize("T", [1, 2])
+def test_many_mini_batches_in_one_call_step_as_one_call_each(T):
+    """TrainingStep.run (the softmax run from inside the compiled call) gives, after each
+    mini-batch, the weights that calling the step once per mini-batch gives."""
+    from network.base.jit import max_threads, threads
+    T = min(T, max_threads())
+    make, n_in, dtype, raw, lmbda = CASES["conv1"]
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (60, n_in)).astype(np.uint8)
+    y = rng.integers(0, 3, 60)
+    order = rng.permutation(60)
+    nets = [ConvNetwork(make(), seed=4, dtype=dtype) for _ in range(2)]
+    with threads(T):
+        by_call, by_run = (S.TrainingStep(net.layers, 6, T, dtype) for net in nets)
+        for k in range(0, 60, 6):
+            by_call(X, y, order[k:k + 6], {}, 0.4, lmbda, 60)
+        by_run.run(X, y, order, 0, 24, 0.4, lmbda, 60)     # four mini-batches, then six
+        by_run.run(X, y, order, 24, 60, 0.4, lmbda, 60)
+    one, other = ([p for layer in net.layers for p in (layer.w, layer.b)] for net in nets)
+    assert all(np.array_equal(a, b) for a, b in zip(one, other))
+    assert not np.array_equal(nets[0].layers[0].w, ConvNetwork(make(), seed=4).layers[0].w)
+    dropout = ConvNetwork(_two_conv_layers(), seed=4)
+    with pytest.raises(ValueError, match="dropout"):
+        S.TrainingStep(dropout.layers, 6, 1, np.float32).run(X, y, order, 0, 6, 0.4, 0.0, 60)
+
+
+def test_ctrl_c_in_training_by_many_mini_batches_a_call_raises_keyboardinterrupt(tmp_path):
+    """A SIGINT while the compiled step runs many mini-batches in one call (Python's softmax
+    inside it) ends training with KeyboardInterrupt, promptly, not a SystemError from
+    numba's glue (storage/signals.held) and not after the epoch."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)   # even if inherited ignored\n"
+        "from network.conv import ConvNetwork, ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.integers(0, 256, (3000, 784)).astype(np.uint8); y = rng.integers(0, 10, 3000)\n"
+        "net = ConvNetwork([ConvPoolLayer((20, 1, 5, 5), (1, 28, 28), 2, 'relu'),\n"
+        "                   ConvPoolLayer((40, 20, 5, 5), (20, 12, 12), 2, 'relu'),\n"
+        "                   FullyConnectedLayer(640, 100, 'relu'), SoftmaxLayer(100, 10)],\n"
+        "                  seed=1)\n"
+        "net.SGD((X[:20], y[:20]), 1, 10, 0.01, verbose=False)   # compiled or loaded\n"
+        "print('training', flush=True)\n"
+        "try:\n"
+        "    net.SGD((X, y), 1000, 10, 0.01, verbose=False)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    sys.exit(7)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "training"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out.strip()) == (7, "interrupted"), err
+    assert "SystemError" not in err
+    assert time.monotonic() - sent < 30          # a thousand epochs would take minutes
 
 
 def test_the_comparison_sees_one_unit_in_the_last_place_of_eta():

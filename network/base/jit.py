@@ -56,6 +56,10 @@ if SPIN_TURNS_SET:
 
 prange = numba.prange if numba is not None else range
 
+# ``with objmode():`` inside a compiled function runs its block as plain Python (the
+# arrays it uses handed over as NumPy arrays); without numba, a block that does nothing.
+objmode = numba.objmode if numba is not None else contextlib.nullcontext
+
 
 def jit(fn=None, *, numpy_division=False, parallel=False, fma=False, vector_sums=False):
     """numba.njit(cache=True) when numba is available, else ``fn`` unchanged.
@@ -85,6 +89,14 @@ def jit(fn=None, *, numpy_division=False, parallel=False, fma=False, vector_sums
     flags = ({"contract", "reassoc"} if vector_sums else {"contract"} if fma else False)
     return numba.njit(cache=True, fastmath=flags, parallel=parallel,
                       error_model="numpy" if numpy_division else "python")(fn)
+
+
+def compile_for(fn, args):
+    """Compile (or load from the cache) the jitted ``fn`` for these arguments now, without
+    running it: for a call that must not be interrupted halfway (``storage.signals.held``),
+    so that a first call's minute of compiling stays interruptible.  Nothing without numba."""
+    if numba is not None:
+        fn.compile(tuple(numba.typeof(a) for a in args))
 
 
 def max_threads():

@@ -305,23 +305,34 @@ class ConvNetwork:
 
     # False: train layer by layer even where the compiled step fits (the tests compare the two)
     compiled_step = True
+    # Mini-batches per compiled call of the step (TrainingStep.run): ~30-100 ms of training
+    # between two updates of the progress bar and two chances to stop on Ctrl-C.
+    BATCHES_PER_CALL = 100
 
     def _train_epoch(self, X, y, mini_batch_size, lmbda, done=lambda n: None):
         """One pass over (X, y) in a fresh random order, one SGD step per mini-batch;
-        ``done(1)`` after each (the progress bar).  By the compiled step (network/conv/step.py)
-        where it fits, else layer by layer: the same numbers either way."""
+        ``done(k)`` after every k (the progress bar).  By the compiled step
+        (network/conv/step.py), BATCHES_PER_CALL mini-batches a call, where it fits, else
+        layer by layer: the same numbers either way."""
         n = len(y)
         order = self.rng.permutation(n)            # the caller's data stays as it was
         if self.compiled_step and step.fits(self.layers, self.kernels, X):
-            steps = {}                             # one per mini-batch size: the last may be smaller
-            for k in range(0, n, mini_batch_size):
-                idx = order[k:k + mini_batch_size]
-                masks = self.dropout_masks(len(idx))
-                if len(idx) not in steps:
-                    steps[len(idx)] = step.TrainingStep(self.layers, len(idx), thread_count(),
-                                                        self.dtype)
-                steps[len(idx)](X, y, idx, masks, self.optimizer.eta, lmbda, n)
-                done(1)
+            steps = {}                    # one per mini-batch size: the last may be smaller
+            k = 0
+            while k < n:
+                m = min(mini_batch_size, n - k)
+                if m not in steps:
+                    steps[m] = step.TrainingStep(self.layers, m, thread_count(), self.dtype)
+                if steps[m].dropout:               # masks from self.rng, one mini-batch at a time
+                    steps[m](X, y, order[k:k + m], self.dropout_masks(m), self.optimizer.eta,
+                             lmbda, n)
+                    done(1)
+                    k += m
+                    continue
+                batches = min(self.BATCHES_PER_CALL, (n - k) // m)
+                steps[m].run(X, y, order, k, k + batches * m, self.optimizer.eta, lmbda, n)
+                done(batches)
+                k += batches * m
             return
         params = [p for layer in self.layers for p in (layer.w, layer.b)]
         for k in range(0, n, mini_batch_size):

@@ -34,6 +34,13 @@ stage shares its work): training gives the same weights bit for bit, on any thre
 count (tests/test_conv_step.py holds the two paths equal).  The step is (L2) then (SGD) with
 NumPy's roundings, as ConvNetwork's layer-by-layer loop and optimizers.SGD take them.
 
+ConvNetwork.SGD takes a hundred mini-batches per compiled call (TrainingStep.run): the
+softmax between a step's two halves runs in NumPy from inside the call (numba's objmode),
+so no mini-batch waits for Python to pass the step's arrays to a compiled call (~5-10 us
+each, two per mini-batch), and the other thread, which sleeps after 20-40 us without
+work, stays awake (docs/speed.md, "A hundred mini-batches per call").  A net with dropout
+draws its masks in Python and takes a call per mini-batch (__call__).
+
 The layers reach the compiled code as one tuple per kind of array, holding that array
 for every layer of the kind (numba's threads take tuples of arrays, not tuples of
 tuples), and one table of integers per kind, a row per layer (the spec columns below).
@@ -48,7 +55,8 @@ from collections import namedtuple
 import numpy as np
 
 from ..base.activations import IDENTITY, Softmax
-from ..base.jit import jit, prange, share
+from ..base.jit import compile_for, jit, objmode, prange, share
+from ..storage.signals import held
 from .activation import activation_code
 from .conv_pool import (DENSE_BELOW, GROUP_BYTES, _bias_error, _forward_images, block_work_shape,
                         _image_gradient, _input_error, _pooled_errors, _winner_sums)
@@ -128,6 +136,8 @@ class TrainingStep:
         conv["delta"] = [dx.reshape(z.shape) for dx, z in
                          zip(conv["dx"][1:] + [dense["dx"][0]], conv["z"])]
         dense["delta"] = dense["dx"][1:] + [aligned((m, denses[-1].n_out), self.dtype)]
+        self.out = aligned((m, denses[-1].n_out), self.dtype)     # the softmax, for run()
+        self.compiled = False                                        # run() compiled for these
         self.conv = ConvArrays(**{k: tuple(v) for k, v in conv.items()})
         self.dense = DenseArrays(**{k: tuple(v) for k, v in dense.items()})
 
@@ -213,6 +223,26 @@ class TrainingStep:
         out = Softmax.fn(self.dense.z[-1])                   # (SOFTMAX) in NumPy: its exp
         _backward_and_step(out, y, idx, t(eta), t(lmbda / n), bool(lmbda), self.T, *self.conv,
                            self.conv_spec, *self.dense, self.dense_spec)
+
+    def run(self, X, y, order, k0, k1, eta, lmbda, n):
+        """The steps on the mini-batches order[k0:k0 + m], order[k0 + m:k0 + 2 m], ... up to
+        k1 (k1 - k0 a multiple of m), one after another in one compiled call, as __call__
+        would take them: the softmax between a step's two halves runs in NumPy from inside
+        the call (``objmode``).  A call from Python passes the step's hundred-odd arrays
+        one by one (~5-10 us); between two calls the other thread spins and, after 20-40
+        us, sleeps (docs/speed.md).  Without dropout only: a net with dropout draws its
+        masks in Python, mini-batch by mini-batch (__call__)."""
+        if self.dropout:
+            raise ValueError("TrainingStep.run: this net has dropout; step it by __call__")
+        t = self.dtype.type
+        args = (X, y, order, k0, k1, self.m, t(1 / 255), X.dtype == np.uint8, t(eta),
+                t(lmbda / n), bool(lmbda), self.T, self.out, *self.conv, self.conv_spec,
+                *self.dense, self.dense_spec)
+        if not self.compiled:                # compiling stays interruptible
+            compile_for(_train_batches, args)
+            self.compiled = True
+        with held():          # Ctrl-C waits for the call to end, then raises as usual
+            _train_batches(*args)
 
 
 # ---- the compiled regions -----------------------------------------------------------------
@@ -527,3 +557,35 @@ def _backward_and_step(out, y, idx, eta, lmbda_n, decay, T,
                             c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins,
                             c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a,
                             d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)
+
+
+def _softmax_into(z, out):
+    """(SOFTMAX) out = NumPy's softmax of z: called from compiled code as plain Python, so
+    that the numbers are the layer path's (see region A2)."""
+    out[...] = Softmax.fn(z)
+
+
+@jit
+def _train_batches(X, y, order, k0, k1, m, scale, raw, eta, lmbda_n, decay, T, out,
+                   c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols, c_conv, c_xt, c_strided,
+                   c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n,
+                   c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
+                   d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
+                   d_dx, d_spec):
+    """TrainingStep.run: for each mini-batch idx = order[k:k + m], regions A, the softmax
+    (in NumPy, as Python), then B, C and D."""
+    for k in range(k0, k1, m):
+        idx = order[k:k + m]
+        _forward(X, idx, scale, raw, T, c_x, c_x3, c_w, c_w_r, c_b, c_z, c_a, c_arg, c_cols,
+                 c_conv, c_xt, c_strided, c_best, c_win, c_part, c_bits, c_pow2, c_delta, c_dx,
+                 c_cols1, c_dconv, c_g_n, c_b_n, c_pat, c_dz, c_wins, c_g_r, c_w_at, c_spec,
+                 d_x_in, d_x, d_mask, d_w, d_b, d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b,
+                 d_dx, d_spec)
+        z = d_z[-1]
+        with objmode():
+            _softmax_into(z, out)                              # (SOFTMAX)
+        _backward_and_step(out, y, idx, eta, lmbda_n, decay, T, c_x, c_x3, c_w, c_w_r, c_b, c_z,
+                           c_a, c_arg, c_cols, c_conv, c_xt, c_strided, c_best, c_win, c_part,
+                           c_bits, c_pow2, c_delta, c_dx, c_cols1, c_dconv, c_g_n, c_b_n, c_pat,
+                           c_dz, c_wins, c_g_r, c_w_at, c_spec, d_x_in, d_x, d_mask, d_w, d_b,
+                           d_z, d_a, d_delta, d_dz, d_dzT, d_g_w, d_g_b, d_dx, d_spec)

@@ -80,6 +80,33 @@ def interruptible():
         signal.signal(signal.SIGTERM, old_term)
 
 
+@contextlib.contextmanager
+def held():
+    """Within the block, a SIGINT or SIGTERM whose handler is Python's (Python's own
+    KeyboardInterrupt, or ``interruptible``'s) is held, and its handler called when the
+    block ends: for compiled code that runs Python from inside itself (numba's objmode,
+    the conv net's training step), where an exception raised by a handler can land in
+    numba's own glue and come out as a SystemError.  The block should be short (the conv
+    net's: 100 mini-batches, well under a second).  Outside the main thread (where
+    handlers do not run) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    old = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):                    # SIG_DFL and SIG_IGN stay as they are
+            old[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):     # each signal once, in the order they came
+            old[signum](signum, None)
+
+
 def exit_status(interrupt):
     """128 + the signal number: 143 for Terminated, 130 for any other KeyboardInterrupt."""
     signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
