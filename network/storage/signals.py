@@ -11,8 +11,12 @@ Only the first signal raises: a second Ctrl-C while the first is being handled
 (saving what finished, ending worker processes) is ignored rather than allowed to
 cut that clean-up short.
 
-Left out on purpose: SIGHUP, SIGQUIT, Windows console events, and anything
-that writes state from inside a signal handler -- the handler only raises.
+``held()`` postpones SIGINT and SIGTERM around a short call into compiled code that runs
+Python inside itself (the conv net's training step): its stand-in handler only notes the
+signal, and the real handler runs when the call has returned.
+
+Left out on purpose: SIGHUP, SIGQUIT, Windows console events, and anything else
+that writes state from inside a signal handler -- ``_interrupt`` only raises.
 """
 
 import contextlib
